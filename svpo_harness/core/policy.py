@@ -1,0 +1,108 @@
+"""The StepPolicy protocol: the only thing search and annotation know about a model.
+
+Search (beam search, MCTS) never imports torch; it talks to this small protocol, so it is tested
+with a scripted fake policy in milliseconds and the same search runs on transformers, vLLM or a
+remote server (design.md, "Layers").
+
+Token contract (method.md section 2.1), written into these types:
+- A state is ``prompt ids + every step's ids exactly as sampled``; nothing is ever re-encoded from
+  joined text. ``StepSample.token_ids`` are the ids as sampled, delimiter tokens included, EOS
+  excluded (EOS is part of no step).
+- A step that ended with EOS (``finish_reason == "eos"``) has its value read, and is trained on,
+  with the delimiter's canonical ids appended: ``value_ids`` gives exactly those ids.
+- A sampled token that runs past the delimiter is cut at the delimiter and only that step is
+  re-tokenized (``retokenized=True``).
+- ``logprob_sum``/``logprob_mean`` are raw (temperature 1) log-probs of ``token_ids``; the MCTS
+  prior is ``exp(logprob_mean)``.
+- ``value`` is the value head's output at the last token of the step *fed as input*.
+
+Determinism (method.md section 3): every request carries its own seed; sample ``j`` of a request
+draws from a stream derived from ``(seed, j)`` only, so results never depend on what else shares a
+batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+from svpo_harness.core.step_format import StepFormat
+
+FinishReason = Literal["delimiter", "eos", "length"]
+FINISH_REASONS: tuple[str, ...] = ("delimiter", "eos", "length")
+
+
+@dataclass(frozen=True)
+class StepRequest:
+    """Sample ``n`` next steps after the state ``state_ids`` (prompt + steps so far)."""
+
+    state_ids: tuple[int, ...]
+    n: int
+    seed: int
+    temperature: float = 0.6
+    max_step_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"StepRequest.n must be >= 1, got {self.n}")
+        if self.temperature < 0:
+            raise ValueError(f"StepRequest.temperature must be >= 0, got {self.temperature}")
+        if self.max_step_tokens < 1:
+            raise ValueError(f"StepRequest.max_step_tokens must be >= 1, got {self.max_step_tokens}")
+
+
+@dataclass(frozen=True)
+class StepSample:
+    """One sampled step. See the module docstring for the token contract."""
+
+    token_ids: tuple[int, ...]
+    text: str
+    logprob_sum: float
+    logprob_mean: float
+    finish_reason: FinishReason
+    value: float | None = None
+    retokenized: bool = False
+    # The ids the value was read at / the step is trained on: token_ids, plus the delimiter's
+    # canonical ids when the step ended with EOS. Empty means "same as token_ids".
+    value_ids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.finish_reason not in FINISH_REASONS:
+            raise ValueError(f"finish_reason must be one of {FINISH_REASONS}: {self.finish_reason!r}")
+        if self.value is not None and not -1.0 <= self.value <= 1.0:
+            raise ValueError(f"a value must lie in [-1, 1], got {self.value}")
+
+    @property
+    def ids_for_value(self) -> tuple[int, ...]:
+        return self.value_ids or self.token_ids
+
+    @property
+    def eos_appended(self) -> bool:
+        return bool(self.value_ids) and self.value_ids != self.token_ids
+
+
+@runtime_checkable
+class StepPolicy(Protocol):
+    """What search needs from a model. Implemented by engines.backends.hf / .vllm and test fakes."""
+
+    step_format: StepFormat
+
+    @property
+    def has_value_head(self) -> bool: ...
+
+    def encode_prompt(self, question: str) -> tuple[int, ...]:
+        """Token ids of the format's prompt for ``question`` (chat template applied if any)."""
+        ...
+
+    def sample_steps(
+        self, requests: Sequence[StepRequest], *, with_values: bool = True
+    ) -> list[list[StepSample]]:
+        """For each request, ``request.n`` samples (in order). Batched across requests."""
+        ...
+
+    def values(self, states: Sequence[Sequence[int]]) -> list[float]:
+        """Value-head estimates for whole states (each ending at a step's last token)."""
+        ...
+
+    def decode(self, token_ids: Sequence[int]) -> str: ...

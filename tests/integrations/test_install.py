@@ -1,0 +1,33 @@
+"""Packaging: the installed wheel is what the tests exercise, with tasks/plugins mapped under us."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+import svpo_harness
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(os.environ.get("SVPO_EXPECT_INSTALLED") != "1", reason="not a wheel test run")
+def test_package_comes_from_site_packages_not_the_source_tree():
+    assert REPO_ROOT not in Path(svpo_harness.__file__).resolve().parents
+
+
+def test_tasks_and_plugins_are_not_top_level_packages():
+    for name in ("tasks", "plugins"):
+        spec = importlib.util.find_spec(name)
+        assert spec is None or REPO_ROOT in Path(spec.origin or "").parents, name
+    assert importlib.util.find_spec("svpo_harness.tasks") is not None
+    assert importlib.util.find_spec("svpo_harness.plugins.startup") is not None
+
+
+def test_task_yamls_ship_as_package_data():
+    from svpo_harness.plugins.registration import tasks_dir
+
+    shipped = {p.name for p in tasks_dir().glob("*.yaml")}
+    assert {"svpo_gsm8k.yaml", "svpo_math_suite.yaml", "_svpo_template.yaml"} <= shipped
