@@ -1,5 +1,8 @@
 """Start-up hook for lm-eval 0.4.13, imported from ``svpo_harness_lm_eval.pth`` at interpreter start.
 
+Installed twice: as the top-level module ``svpo_harness_lm_eval_hook`` (what the .pth imports, so
+start-up never imports the svpo_harness package) and as ``svpo_harness.plugins.startup`` (tests).
+
 Rules (measured in BENCHMARKS.md): costs well under 5 ms, imports neither torch nor lm_eval,
 never raises or prints, acts only when lm_eval's model registry or task manager is imported, and
 is off when ``SVPO_LM_EVAL_PLUGIN=0``.

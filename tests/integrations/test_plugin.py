@@ -31,9 +31,12 @@ def test_hook_is_quiet_and_imports_nothing_heavy():
     report = _python(
         "import sys, json; print(json.dumps({"
         "'torch': 'torch' in sys.modules, 'lm_eval': 'lm_eval' in sys.modules,"
-        "'watcher': any(type(f).__name__ == 'LmEvalWatcher' for f in sys.meta_path)}))"
+        "'watcher': any(type(f).__name__ == 'LmEvalWatcher' for f in sys.meta_path),"
+        "'svpo_harness': 'svpo_harness' in sys.modules}))"
     )
-    assert json.loads(report) == {"torch": False, "lm_eval": False, "watcher": True}
+    assert json.loads(report) == {
+        "torch": False, "lm_eval": False, "watcher": True, "svpo_harness": False
+    }
 
 
 @needs_hook
