@@ -1,0 +1,138 @@
+"""The synthetic arithmetic world: determinism, correct gold solutions, disjoint fixed splits."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+import pytest
+
+from svpo_harness.core.arith import (
+    DEFAULT_DIFFICULTY,
+    SPLIT_SIZES,
+    ArithDifficulty,
+    ArithProblem,
+    arith_split,
+    check_solution_steps,
+    generate_problems,
+    to_record,
+    write_jsonl,
+)
+from svpo_harness.core.step_format import ARITH
+
+EQUATION = re.compile(r"\d+ [-+*/] \d+ = \d+")
+
+
+def test_generation_is_deterministic_under_a_seed() -> None:
+    assert generate_problems(50, seed=7) == generate_problems(50, seed=7)
+    assert generate_problems(50, seed=7) != generate_problems(50, seed=8)
+    # problem i depends on (seed, i) only, not on how many were asked for
+    assert generate_problems(10, seed=7) == generate_problems(50, seed=7)[:10]
+
+
+def test_gold_answers_are_right_when_every_step_is_recomputed() -> None:
+    problems = generate_problems(500, seed=3) + arith_split("test", 200)
+    for p in problems:
+        assert check_solution_steps(p.solution_steps, p.answer) == [], p
+        assert len(p.solution_steps) == p.n_ops + 1
+        for step in p.solution_steps[:-1]:
+            assert len(EQUATION.findall(step)) == 1, step  # exactly one operation per step
+            assert "\n" not in step
+        assert p.solution_steps[-1] == f"The answer is {p.answer}."
+        values = [int(v) for s in p.solution_steps[:-1] for v in re.findall(r"\d+", s)]
+        assert all(0 <= v <= DEFAULT_DIFFICULTY.max_value for v in values)
+
+
+def test_the_checker_finds_wrong_steps() -> None:
+    p = ArithProblem("x", "q", ("Tom buys 4 more, so 8 + 4 = 12.", "He sells 2, so 12 - 2 = 10.",
+                                "The answer is 10."), 10, 2)
+    assert check_solution_steps(p.solution_steps, p.answer) == []
+    wrong = ("Tom buys 4 more, so 8 + 4 = 13.", "He sells 2, so 13 - 2 = 11.", "The answer is 11.")
+    errors = check_solution_steps(wrong, 10)
+    assert any("step 0" in e and "wrong" in e for e in errors)
+    assert any("gold answer 10" in e for e in errors)
+    broken_chain = ("Tom buys 4 more, so 8 + 4 = 12.", "He sells 2, so 11 - 2 = 9.",
+                    "The answer is 9.")
+    assert any("previous result was 12" in e for e in check_solution_steps(broken_chain))
+    inexact = ("7 / 2 = 3.", "The answer is 3.")
+    assert any("exact division" in e for e in check_solution_steps(inexact))
+    assert any("no 'The answer is" in e for e in check_solution_steps(("8 + 4 = 12.",)))
+
+
+def test_every_last_step_is_a_marked_final_answer() -> None:
+    for p in arith_split("dev", 100):
+        assert p.solution_steps[-1].startswith("The answer is ")
+        assert not any("The answer is" in s for s in p.solution_steps[:-1])
+    try:  # the project's grader is written in parallel; use it when present
+        from svpo_harness.grading import extract_answer, has_marked_answer, is_equiv
+    except ImportError:
+        return
+    for p in arith_split("dev", 20):
+        assert has_marked_answer(p.solution_steps[-1])
+        assert not any(has_marked_answer(s) for s in p.solution_steps[:-1])
+        found = extract_answer(p.solution)
+        assert found is not None and not getattr(found, "is_fallback", False)
+        assert is_equiv(getattr(found, "answer", found), str(p.answer))
+
+
+def test_difficulty_knob_changes_the_number_of_operations() -> None:
+    easy = ArithDifficulty(min_ops=2, max_ops=2)
+    hard = ArithDifficulty(min_ops=6, max_ops=6, max_value=999, max_addend=50, max_factor=9)
+    assert {p.n_ops for p in generate_problems(100, 1, easy)} == {2}
+    hard_problems = generate_problems(100, 1, hard)
+    assert {p.n_ops for p in hard_problems} == {6}
+    for p in hard_problems:
+        assert check_solution_steps(p.solution_steps, p.answer) == []
+    default_ops = Counter(p.n_ops for p in generate_problems(300, 1))
+    lo, hi = DEFAULT_DIFFICULTY.min_ops, DEFAULT_DIFFICULTY.max_ops
+    assert set(default_ops) == set(range(lo, hi + 1))
+    ops_used = Counter(m for p in generate_problems(300, 1) for s in p.solution_steps[:-1]
+                       for m in re.findall(r" ([-+*/]) ", s))
+    assert set(ops_used) == {"+", "-", "*", "/"}
+    with pytest.raises(ValueError):
+        ArithDifficulty(min_ops=3, max_ops=2)
+
+
+def test_default_difficulty_is_pinned() -> None:
+    # Fixed before any method is compared on the world; a change here must be deliberate.
+    assert DEFAULT_DIFFICULTY == ArithDifficulty(
+        min_ops=2, max_ops=4, max_start=20, max_addend=10, max_factor=4, max_value=100
+    )
+    first = arith_split("test", 1)[0]
+    assert first.question_id == "arith-test-00000"
+    assert arith_split("test", 1) == arith_split("test", 1)
+
+
+def test_fixed_splits_have_their_sizes_and_are_disjoint_by_question_text() -> None:
+    splits = {name: arith_split(name) for name in ("train", "dev", "test")}
+    texts = {name: {p.question for p in probs} for name, probs in splits.items()}
+    for name, probs in splits.items():
+        assert len(probs) == SPLIT_SIZES[name]
+        assert len(texts[name]) == len(probs), f"{name} repeats a question"
+        assert len({p.question_id for p in probs}) == len(probs)
+    assert not texts["test"] & texts["train"]
+    assert not texts["test"] & texts["dev"]
+    assert not texts["dev"] & texts["train"]
+    # a smaller n is a prefix of the full split; train may grow, dev/test may not
+    assert arith_split("dev", 10) == splits["dev"][:10]
+    bigger = arith_split("train", SPLIT_SIZES["train"] + 5)
+    assert bigger[: SPLIT_SIZES["train"]] == splits["train"]
+    assert not {p.question for p in bigger} & texts["test"]
+    with pytest.raises(ValueError):
+        arith_split("test", SPLIT_SIZES["test"] + 1)
+    with pytest.raises(ValueError):
+        arith_split("valid")  # type: ignore[arg-type]
+
+
+def test_records_and_jsonl(tmp_path) -> None:
+    p = arith_split("dev", 1)[0]
+    rec = to_record(p)
+    assert rec == {"question_id": p.question_id, "question": p.question,
+                   "answer": str(p.answer), "solution": "\n".join(p.solution_steps)}
+    assert ARITH.split_steps(rec["solution"]) == [s + "\n" for s in p.solution_steps[:-1]] + [
+        p.solution_steps[-1]]
+    out = tmp_path / "dev.jsonl"
+    assert write_jsonl("dev", out, n=25) == 25
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [to_record(q) for q in arith_split("dev", 25)]
