@@ -1,4 +1,4 @@
-"""Only here to ship the lm-eval start-up hook (a .pth file + its module) at the top of site-packages.
+"""Only here to ship the lm-eval start-up hook (.pth file + module) at the top of site-packages.
 
 Metadata lives in setup.cfg. A .pth file cannot be package data (it must sit next to the
 packages, not inside one), so build_py copies it into the build tree; wheels record it like any

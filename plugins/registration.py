@@ -1,4 +1,4 @@
-"""Register svpo's lm-eval model and tasks. Run by the start-up hook or explicitly by `svpo eval`."""
+"""Register svpo's lm-eval model and tasks: run by the start-up hook, or by `svpo eval`."""
 
 from __future__ import annotations
 
@@ -50,7 +50,13 @@ def patch_task_manager(manager_module: ModuleType | None = None) -> None:
     def __init__(self, *args, **kwargs):
         bound = signature.bind(self, *args, **kwargs)
         include = bound.arguments.get("include_path")
-        paths = [] if include is None else list(include) if isinstance(include, list | tuple) else [include]
+        paths = (
+            []
+            if include is None
+            else list(include)
+            if isinstance(include, list | tuple)
+            else [include]
+        )
         ours = str(tasks_dir())
         if ours not in {str(p) for p in paths}:
             paths.append(ours)

@@ -1,4 +1,4 @@
-"""Start-up hook for lm-eval 0.4.13, imported from ``svpo_harness_lm_eval.pth`` at interpreter start.
+"""Start-up hook for lm-eval 0.4.13, imported by ``svpo_harness_lm_eval.pth`` at interpreter start.
 
 Installed twice: as the top-level module ``svpo_harness_lm_eval_hook`` (what the .pth imports, so
 start-up never imports the svpo_harness package) and as ``svpo_harness.plugins.startup`` (tests).

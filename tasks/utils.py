@@ -2,7 +2,8 @@
 
 Scoring reads the gold answer from the doc (``doc["answer"]``), never through ``doc_to_target``,
 which lm-eval may ``literal_eval`` into a list. Metrics:
-- ``acc``: strict, marked answers only (``\\boxed{}``, ``The answer is``, ``Final Answer:``, ``####``);
+- ``acc``: strict, marked answers only (``\\boxed{}``, ``The answer is``, ``Final Answer:``,
+  ``####``);
 - ``acc_flexible``: a marked answer, else the last number in the text;
 - ``math_verify``: math-verify's verdict on the same text, for comparison with other harnesses.
 Grading policy and its version live in ``svpo_harness.grading``; ``metadata.grading_version`` in

@@ -51,12 +51,22 @@ def fetch(name: str, to_dir: Path, split: str | None) -> None:
 
 @data.command("import")
 @click.argument("name")
-@click.option("--from", "from_file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--from",
+    "from_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
 @click.option("--to", "to_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--split", default="test", show_default=True)
 def import_file(name: str, from_file: Path, to_dir: Path, split: str) -> None:
     """Normalise a local JSONL (or JSON list/dict) file of NAME and write TO/NAME/SPLIT.jsonl."""
-    from svpo_harness.data.problems import ProblemFormatError, get_spec, normalise_record, write_problems
+    from svpo_harness.data.problems import (
+        ProblemFormatError,
+        get_spec,
+        normalise_record,
+        write_problems,
+    )
 
     spec = _spec_or_fail(name, get_spec)
     try:

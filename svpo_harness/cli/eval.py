@@ -14,7 +14,11 @@ import click
 
 @click.command(
     "eval",
-    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+    context_settings={
+        "ignore_unknown_options": True,
+        "allow_extra_args": True,
+        "help_option_names": [],
+    },
     add_help_option=False,
 )
 @click.argument("lm_eval_args", nargs=-1, type=click.UNPROCESSED)

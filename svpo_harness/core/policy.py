@@ -49,7 +49,9 @@ class StepRequest:
         if self.temperature < 0:
             raise ValueError(f"StepRequest.temperature must be >= 0, got {self.temperature}")
         if self.max_step_tokens < 1:
-            raise ValueError(f"StepRequest.max_step_tokens must be >= 1, got {self.max_step_tokens}")
+            raise ValueError(
+                f"StepRequest.max_step_tokens must be >= 1, got {self.max_step_tokens}"
+            )
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,9 @@ class StepSample:
 
     def __post_init__(self) -> None:
         if self.finish_reason not in FINISH_REASONS:
-            raise ValueError(f"finish_reason must be one of {FINISH_REASONS}: {self.finish_reason!r}")
+            raise ValueError(
+                f"finish_reason must be one of {FINISH_REASONS}: {self.finish_reason!r}"
+            )
         if self.value is not None and not -1.0 <= self.value <= 1.0:
             raise ValueError(f"a value must lie in [-1, 1], got {self.value}")
 

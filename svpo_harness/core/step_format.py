@@ -53,7 +53,9 @@ class StepFormat:
                 "stop sequence (it would cut a solution after its first step)"
             )
         if self.max_steps < 1 or self.max_step_tokens < 1:
-            raise ValueError(f"step format {self.name!r}: max_steps and max_step_tokens must be >= 1")
+            raise ValueError(
+                f"step format {self.name!r}: max_steps and max_step_tokens must be >= 1"
+            )
 
     # -- prompts and steps -------------------------------------------------------------------
     def prompt(self, question: str) -> str:

@@ -1,4 +1,4 @@
-"""Benchmark problems: one normalised record shape for every data set, from the hub or a local folder.
+"""Benchmark problems: one record shape for every data set, from the hub or a local folder.
 
 A *problem* is ``{"question_id", "question", "answer", "solution", "dataset"}``: ``answer`` is the
 gold final answer as text (what the grader compares against), ``solution`` the worked solution
@@ -163,12 +163,18 @@ DATASETS: dict[str, DatasetSpec] = {
             HubSource("MARIO-Math-Reasoning/Gaokao2023-Math-En", splits={"test": ("train",)}),
         ),
         DatasetSpec("ocw", _math, HubSource("math-ai/minervamath")),
-        DatasetSpec("svamp", _svamp, HubSource("ChilleD/SVAMP", splits={"test": ("train", "test")})),
-        DatasetSpec("asdiv", _asdiv, HubSource("EleutherAI/asdiv", splits={"test": ("validation",)})),
+        DatasetSpec(
+            "svamp", _svamp, HubSource("ChilleD/SVAMP", splits={"test": ("train", "test")})
+        ),
+        DatasetSpec(
+            "asdiv", _asdiv, HubSource("EleutherAI/asdiv", splits={"test": ("validation",)})
+        ),
         DatasetSpec("mawps", _mawps, HubSource("MU-NLPC/Calc-mawps")),
         DatasetSpec("tabmwp", _tabmwp, HubSource("Arietem/tabmwp", splits={"test": ("train",)})),
         DatasetSpec(
-            "gsm_hard", _gsm_hard, HubSource("reasoning-machines/gsm-hard", splits={"test": ("train",)})
+            "gsm_hard",
+            _gsm_hard,
+            HubSource("reasoning-machines/gsm-hard", splits={"test": ("train",)}),
         ),
         DatasetSpec(
             "college_math",
@@ -183,7 +189,9 @@ def get_spec(name: str) -> DatasetSpec:
     try:
         return DATASETS[name]
     except KeyError:
-        raise ValueError(f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}") from None
+        raise ValueError(
+            f"unknown data set {name!r}; known: {', '.join(sorted(DATASETS))}"
+        ) from None
 
 
 def normalise_record(
@@ -193,7 +201,11 @@ def normalise_record(
     if not isinstance(record, dict):
         raise ProblemFormatError(f"{where}: expected a JSON object, got {type(record).__name__}")
     if {"question_id", "question", "answer"} <= record.keys():
-        question, answer, solution = record["question"], str(record["answer"]), record.get("solution", "")
+        question, answer, solution = (
+            record["question"],
+            str(record["answer"]),
+            record.get("solution", ""),
+        )
         question_id = str(record["question_id"])
     else:
         try:
@@ -226,7 +238,9 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise ProblemFormatError(f"{path}:{line_no}: not valid JSON ({err.msg})") from None
 
 
-def local_path(name: str, split: str, data_dir: str | os.PathLike[str] | None = None) -> Path | None:
+def local_path(
+    name: str, split: str, data_dir: str | os.PathLike[str] | None = None
+) -> Path | None:
     root = data_dir or os.environ.get(DATA_DIR_ENV)
     return Path(root) / name / f"{split}.jsonl" if root else None
 
@@ -255,7 +269,9 @@ def load_problems(
     """All problems of one data set split, local folder first, then the hub."""
     spec = get_spec(name)
     if split not in spec.splits:
-        raise ValueError(f"data set {name!r} has no split {split!r}; it has {', '.join(spec.splits)}")
+        raise ValueError(
+            f"data set {name!r} has no split {split!r}; it has {', '.join(spec.splits)}"
+        )
     path = local_path(name, split, data_dir)
     if path is not None:
         if path.is_file():

@@ -15,10 +15,18 @@ from svpo_harness.data.problems import (
 
 # Line counts from ../shared/data/README.md.
 EXPECTED = {
-    ("gsm8k", "train"): 7473, ("gsm8k", "test"): 1319, ("math", "train"): 7500,
-    ("math", "test"): 5000, ("math500", "test"): 500, ("gaokao2023en", "test"): 385,
-    ("ocw", "test"): 272, ("svamp", "test"): 1000, ("asdiv", "test"): 2215,
-    ("mawps", "test"): 2065, ("tabmwp", "test"): 1000, ("gsm_hard", "test"): 1319,
+    ("gsm8k", "train"): 7473,
+    ("gsm8k", "test"): 1319,
+    ("math", "train"): 7500,
+    ("math", "test"): 5000,
+    ("math500", "test"): 500,
+    ("gaokao2023en", "test"): 385,
+    ("ocw", "test"): 272,
+    ("svamp", "test"): 1000,
+    ("asdiv", "test"): 2215,
+    ("mawps", "test"): 2065,
+    ("tabmwp", "test"): 1000,
+    ("gsm_hard", "test"): 1319,
     ("college_math", "test"): 2818,
 }
 

@@ -13,8 +13,16 @@ from svpo_harness.data.problems import load_problems
 def test_import_writes_the_layout_loaders_read(tmp_path, shared_data):
     out = tmp_path / "data"
     result = CliRunner().invoke(
-        main, ["data", "import", "svamp", "--from", str(shared_data / "svamp" / "sample.jsonl"),
-               "--to", str(out)],
+        main,
+        [
+            "data",
+            "import",
+            "svamp",
+            "--from",
+            str(shared_data / "svamp" / "sample.jsonl"),
+            "--to",
+            str(out),
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = load_problems("svamp", "test", data_dir=out)
@@ -25,7 +33,9 @@ def test_import_writes_the_layout_loaders_read(tmp_path, shared_data):
 
 def test_import_reports_the_bad_line(tmp_path):
     bad = tmp_path / "in.jsonl"
-    bad.write_text(json.dumps({"input": "q", "target": 3}) + "\n" + json.dumps({"input": "q"}) + "\n")
+    bad.write_text(
+        json.dumps({"input": "q", "target": 3}) + "\n" + json.dumps({"input": "q"}) + "\n"
+    )
     result = CliRunner().invoke(
         main, ["data", "import", "mawps", "--from", str(bad), "--to", str(tmp_path / "o")]
     )
@@ -37,4 +47,8 @@ def test_import_reports_the_bad_line(tmp_path):
 
 def test_list_names_every_set():
     result = CliRunner().invoke(main, ["data", "list"])
-    assert result.exit_code == 0 and "gaokao2023en" in result.output and "openai/gsm8k" in result.output
+    assert (
+        result.exit_code == 0
+        and "gaokao2023en" in result.output
+        and "openai/gsm8k" in result.output
+    )

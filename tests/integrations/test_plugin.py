@@ -1,4 +1,4 @@
-"""The lm-eval start-up hook and registration (plugins/): stock `lm_eval` finds svpo after install."""
+"""The lm-eval start-up hook and registration (plugins/): stock `lm_eval` finds svpo."""
 
 from __future__ import annotations
 
@@ -20,7 +20,11 @@ needs_hook = pytest.mark.skipif(
 def _python(code: str, **env: str) -> str:
     full_env = {**os.environ, **env}
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=full_env, check=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        check=True,
         cwd=Path(__file__).parent,
     )
     return out.stdout.strip()
@@ -35,7 +39,10 @@ def test_hook_is_quiet_and_imports_nothing_heavy():
         "'svpo_harness': 'svpo_harness' in sys.modules}))"
     )
     assert json.loads(report) == {
-        "torch": False, "lm_eval": False, "watcher": True, "svpo_harness": False
+        "torch": False,
+        "lm_eval": False,
+        "watcher": True,
+        "svpo_harness": False,
     }
 
 
@@ -63,9 +70,7 @@ def test_stock_registry_has_svpo_and_keeps_builtin_models():
 @needs_hook
 def test_get_model_before_models_import_still_sees_builtins():
     # lm-eval only imports its own models when the registry is empty: ours must not fill it first.
-    out = _python(
-        "from lm_eval.api.registry import get_model; print(get_model('dummy').__name__)"
-    )
+    out = _python("from lm_eval.api.registry import get_model; print(get_model('dummy').__name__)")
     assert out == "DummyLM"
 
 
@@ -80,9 +85,19 @@ def _task_names(**env: str) -> list[str]:
 
 
 EXPECTED_TASKS = {
-    "svpo_gsm8k", "svpo_math", "svpo_math500", "svpo_gaokao2023en", "svpo_ocw", "svpo_svamp",
-    "svpo_asdiv", "svpo_mawps", "svpo_tabmwp", "svpo_gsm_hard", "svpo_college_math",
-    "svpo_math_suite", "svpo_arith",
+    "svpo_gsm8k",
+    "svpo_math",
+    "svpo_math500",
+    "svpo_gaokao2023en",
+    "svpo_ocw",
+    "svpo_svamp",
+    "svpo_asdiv",
+    "svpo_mawps",
+    "svpo_tabmwp",
+    "svpo_gsm_hard",
+    "svpo_college_math",
+    "svpo_math_suite",
+    "svpo_arith",
 }
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from svpo_harness.plugins.registration import tasks_dir
 
 from svpo_harness.core.step_format import get_step_format
-from svpo_harness.plugins.registration import tasks_dir
 
 TASKS = tasks_dir()
 
@@ -89,8 +89,14 @@ def test_scoring_on_recorded_model_outputs(shared_data):
     """Real GSM8K model outputs (they end with `A: <answer>`) against their correctness labels."""
     score = utils().score_response
     lines = (shared_data / "gsm8k" / "model_solutions.jsonl").read_text().splitlines()[:60]
-    gold = [r["answer"] for r in json.loads("[" + ",".join(
-        (shared_data / "gsm8k" / "test.jsonl").read_text().splitlines()[:60]) + "]")]
+    gold = [
+        r["answer"]
+        for r in json.loads(
+            "["
+            + ",".join((shared_data / "gsm8k" / "test.jsonl").read_text().splitlines()[:60])
+            + "]"
+        )
+    ]
     agree = total = 0
     for line, answer in zip(lines, gold, strict=True):
         record = json.loads(line)
@@ -107,9 +113,22 @@ def test_dummy_model_scores_every_task_of_the_suite(tmp_path, shared_data):
     env = {**os.environ, "SVPO_DATA_DIR": str(shared_data)}
     lm_eval = Path(sys.executable).with_name("lm_eval")
     subprocess.run(
-        [str(lm_eval), "--model", "dummy", "--tasks", "svpo_math_suite", "--limit", "2",
-         "--output_path", str(tmp_path)],
-        check=True, env=env, capture_output=True, text=True, cwd=tmp_path,
+        [
+            str(lm_eval),
+            "--model",
+            "dummy",
+            "--tasks",
+            "svpo_math_suite",
+            "--limit",
+            "2",
+            "--output_path",
+            str(tmp_path),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())["results"]
     expected = {p.stem for p in TASK_FILES} - {"svpo_arith"}

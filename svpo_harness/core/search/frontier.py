@@ -143,12 +143,22 @@ def require_value_head(policy: StepPolicy, opts: SearchOptions, decoding: str) -
         )
 
 
+def step_token_cap(job: Job, limits: Limits) -> int:
+    """The step's token cap, never past the path's total budget (lm-eval's max_gen_toks), so a
+    budget-limited solution ends exactly where a plain generate() would stop."""
+    cap = limits.max_step_tokens
+    if limits.max_new_tokens is not None:
+        used = 0 if job.parent_id == ROOT_ID else job.question.get(job.parent_id).path_tokens
+        cap = min(cap, max(1, limits.max_new_tokens - used))
+    return cap
+
+
 def sample_level(
     policy: StepPolicy,
     jobs: Sequence[Job],
     *,
     temperature: float,
-    max_step_tokens: int,
+    limits: Limits,
     with_values: bool,
 ) -> list[list[StepSample]]:
     """One batched ``sample_steps`` call for ``jobs``; counts calls per question."""
@@ -158,7 +168,7 @@ def sample_level(
             n=job.n,
             seed=job.seed,
             temperature=temperature,
-            max_step_tokens=max_step_tokens,
+            max_step_tokens=step_token_cap(job, limits),
         )
         for job in jobs
     ]

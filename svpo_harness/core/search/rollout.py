@@ -73,7 +73,7 @@ def rollout(
             policy,
             jobs,
             temperature=temperature,
-            max_step_tokens=limits.max_step_tokens,
+            limits=limits,
             with_values=with_values,
         )
         for job, (qi, si), samples in zip(jobs, owners, outputs, strict=True):

@@ -74,7 +74,7 @@ def step_beam(
             policy,
             jobs,
             temperature=opts.temperature,
-            max_step_tokens=limits.max_step_tokens,
+            limits=limits,
             with_values=opts.rank_by == "value",
         )
 

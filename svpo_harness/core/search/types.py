@@ -69,8 +69,8 @@ class SearchOptions:
     temperature: float = 0.6  # sampling temperature of SBS / best-of-N / maj@k
     max_depth: int | None = None  # most steps per solution; None = step_format.max_steps
     max_step_tokens: int | None = None  # token cap of one step; None = step_format's
-    # Total new tokens of one solution path (lm-eval max_gen_toks); a path that reaches it is
-    # not expanded again. A path may overshoot by at most one step. None = no budget.
+    # Total new tokens of one solution path (lm-eval max_gen_toks): the last step's token cap is
+    # cut to what is left, and a path that reaches it is not expanded again. None = no budget.
     max_new_tokens: int | None = None
     drop_duplicates: bool = True  # drop siblings with the same token ids (SBS)
     rank_by: RankBy = "value"

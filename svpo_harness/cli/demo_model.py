@@ -1,0 +1,35 @@
+"""`svpo demo-model --out DIR`: the tiny offline demo policy (see pipelines/demo_model.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("demo-model")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--steps", default=None, type=int, help="SFT steps (default: the tuned demo setting)."
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing folder.")
+def demo_model(out: Path, seed: int, steps: int | None, overwrite: bool) -> None:
+    """Build the tiny arithmetic-world policy (+ fresh value head) from scratch, offline."""
+    from svpo_harness.pipelines.demo_model import DEMO_STEPS, build_demo_model
+
+    try:
+        result = build_demo_model(out, seed=seed, steps=steps or DEMO_STEPS, overwrite=overwrite)
+    except FileExistsError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(
+        json.dumps(
+            {
+                "out": str(result.out),
+                "final_loss": round(result.final_loss, 4),
+                "seconds": round(result.seconds, 1),
+                "parameters": result.parameters,
+            }
+        )
+    )

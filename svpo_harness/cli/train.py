@@ -1,0 +1,90 @@
+"""`svpo train`: flags map one to one onto TrainConfig fields (pipelines/train_config.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def _load_yaml(path: str | None) -> dict:
+    if not path:
+        return {}
+    import yaml
+
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise click.BadParameter(
+            f"{path}: expected a mapping of training settings", param_hint="--config"
+        )
+    return data
+
+
+@click.command("train")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="YAML of settings (same names as the flags); flags given here win.",
+)
+@click.option("--objective", type=click.Choice(["sft", "dpo", "svpo"]))
+@click.option("--model", help="Base: svpo checkpoint, HF model folder or hub id.")
+@click.option("--data", help="JSONL of records (sft/path for sft; pairs for dpo/svpo) or 'arith'.")
+@click.option("--out", help="Checkpoint folder to write; resumable steps go to OUT.run/.")
+@click.option("--step-format", help="Step format name (default: the base checkpoint's).")
+@click.option("--full/--lora", default=None, help="Train all weights, or a LoRA adapter (default).")
+@click.option("--lora-r", type=int)
+@click.option("--lora-alpha", type=int)
+@click.option("--lr", type=float)
+@click.option("--epochs", type=int)
+@click.option("--max-steps", type=int)
+@click.option("--batch-size", type=int)
+@click.option("--grad-accum", type=int)
+@click.option("--max-length", type=int)
+@click.option("--warmup-steps", type=int)
+@click.option("--seed", type=int)
+@click.option("--beta", type=float)
+@click.option("--lambda-rank", type=float)
+@click.option("--lambda-mse", type=float)
+@click.option("--rank-loss", type=click.Choice(["hinge", "logistic"]))
+@click.option("--device")
+@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]))
+@click.option("--save-every", type=int)
+@click.option("--arith-n", type=int)
+@click.option(
+    "--resume", is_flag=True, default=None, help="Continue from the newest OUT.run/step_N."
+)
+@click.option("--keep-run", is_flag=True, default=None, help="Keep OUT.run/ after success.")
+def train(config_file: str | None, **flags: object) -> None:
+    """Fine-tune a policy (SFT now; step-level DPO and SVPO plug into the same loop)."""
+    from svpo_harness.pipelines.train_config import TrainConfig
+
+    settings = _load_yaml(config_file)
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    try:
+        cfg = TrainConfig.from_dict(settings)
+    except (TypeError, ValueError) as err:
+        raise click.UsageError(str(err)) from None
+
+    from svpo_harness.engines.checkpoint import CheckpointError
+    from svpo_harness.pipelines.train import run_training
+
+    try:
+        result = run_training(cfg)
+    except (CheckpointError, FileExistsError, FileNotFoundError, ValueError) as err:
+        raise click.ClickException(str(err)) from None
+    last = result.losses[-1] if result.losses else float("nan")
+    click.echo(
+        json.dumps(
+            {
+                "out": str(result.out),
+                "steps": result.steps,
+                "final_loss": round(last, 4),
+                "tokens": result.tokens,
+                "seconds": round(result.seconds, 1),
+                "resumed_from": result.resumed_from,
+                **result.summary,
+            }
+        )
+    )

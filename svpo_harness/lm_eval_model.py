@@ -1,0 +1,156 @@
+"""`lm_eval --model svpo`: value-guided step-level search as an lm-eval model (method.md section 6).
+
+``SVPOLM`` is registered as ``svpo``. Its ``create_from_arg_*`` class methods dispatch on
+``backend`` (``hf`` here; ``vllm`` lives in its own module, imported only when asked for, so the
+vLLM path never loads HF weights). The HF variant *is* lm-eval's ``HFLM`` (log-likelihoods, chat
+templates, batching of loglikelihood requests are inherited); only ``generate_until`` is replaced
+by the search (svpo_harness.lm_eval_search).
+
+Contract with lm-eval (README.md, "lm-eval model"):
+- ``until`` is applied to the joined solution text, which is cut there, as lm-eval's own models
+  do; the step delimiter is removed from ``until`` for the search, with a warning.
+- ``max_gen_toks`` is the total new-token budget across steps; the context is left-truncated as
+  HFLM does.
+- the task's sampling settings never override the search's ``temperature`` (logged once).
+- ``--batch_size N`` = requests searched together; ``auto`` is rejected (search memory depends on
+  the beam, not on a probe of the context length).
+- ``--use_cache`` keys do not include model_args in lm-eval: a warning is printed when it is on.
+- CUDA absent: falls back to CPU (lm-eval passes ``cuda`` by default).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any
+
+import lm_eval.models  # noqa: F401  (fill the registry with lm-eval's own models first)
+import torch
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+from lm_eval.utils import simple_parse_args_string
+
+log = logging.getLogger("svpo_harness.lm_eval")
+
+DECODINGS = ("greedy", "sbs", "bon", "maj")
+BACKENDS = {"hf": None, "vllm": "svpo_harness.engines.backends.vllm_lm:SVPOVLLM"}
+# Our model_args and their defaults (method.md section 6: B1=3, B2=5, temperature 0.6).
+SEARCH_ARGS: dict[str, Any] = {
+    "value_head": None,  # None: the checkpoint's head; "none": no head (rank by log-prob)
+    "decoding": "sbs",
+    "beam_width": 3,
+    "samples_per_step": 5,
+    "num_samples": 5,
+    "temperature": 0.6,
+    "max_steps": None,  # default: the step format's max_steps
+    "max_step_tokens": None,  # default: the step format's
+    "step_format": None,  # default: from the checkpoint's svpo.json
+    "seed": 0,
+    "search_log": None,
+    "apply_step_chat_template": False,
+}
+
+
+def _hflm_arg_names() -> set[str]:
+    params = inspect.signature(HFLM.__init__).parameters.values()
+    named = {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    return named - {"self", "backend"}
+
+
+def valid_model_args() -> list[str]:
+    return sorted({"backend", *SEARCH_ARGS, *_hflm_arg_names()})
+
+
+def _check_args(args: dict[str, Any]) -> None:
+    unknown = sorted(set(args) - set(valid_model_args()))
+    if unknown:
+        raise ValueError(
+            f"unknown svpo model_args: {', '.join(unknown)}. Valid: {', '.join(valid_model_args())}"
+        )
+
+
+@register_model("svpo")
+class SVPOLM(HFLM):
+    """HF backend of ``--model svpo``: HFLM with ``generate_until`` replaced by step search."""
+
+    @classmethod
+    def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None):
+        return cls.create_from_arg_obj(simple_parse_args_string(arg_string), additional_config)
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict | None = None):
+        args = dict(arg_dict)
+        extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
+        backend = str(args.pop("backend", "hf"))
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        _check_args({**args, **extra})
+        if backend == "vllm":
+            import importlib
+
+            module, name = BACKENDS["vllm"].split(":")
+            try:
+                target = getattr(importlib.import_module(module), name)
+            except ModuleNotFoundError as err:
+                raise ValueError(
+                    "backend=vllm needs the vLLM backend (pip install 'svpo-harness[vllm]' on a "
+                    f"CUDA machine): {err}"
+                ) from None
+            return target(**args, **extra)
+        return cls(**args, **extra)
+
+    def __init__(self, pretrained: str, **kwargs: Any) -> None:
+        search = {name: kwargs.pop(name, default) for name, default in SEARCH_ARGS.items()}
+        kwargs.pop("backend", None)
+        _check_args(kwargs)
+        if search["decoding"] not in DECODINGS:
+            raise ValueError(
+                f"decoding must be one of {', '.join(DECODINGS)}, got {search['decoding']!r}"
+            )
+        batch_size = kwargs.get("batch_size", 1)
+        if str(batch_size).startswith("auto"):
+            raise ValueError(
+                "--batch_size auto is not supported by --model svpo: the batch is the number of "
+                "questions searched together; pass an integer (e.g. --batch_size 8)"
+            )
+        device = str(kwargs.get("device") or "cuda")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            log.warning("svpo: CUDA is not available; running on CPU")
+            kwargs["device"] = "cpu"
+
+        from svpo_harness.engines.checkpoint import load_checkpoint
+
+        # The one checkpoint loader: LoRA adapters are merged for inference, the value head
+        # comes from the checkpoint unless value_head= says otherwise.
+        loaded = load_checkpoint(
+            pretrained,
+            device=kwargs.get("device") or "cpu",
+            dtype=kwargs.get("dtype") or "auto",
+            peft=kwargs.pop("peft", None) or "merge",
+            value_head=search["value_head"],
+            step_format=search["step_format"],
+        )
+        if search["decoding"] in ("sbs", "bon") and loaded.value_head is None:
+            if str(search["value_head"]).lower() != "none":
+                raise ValueError(
+                    f"decoding={search['decoding']} ranks by a value head, and {pretrained} has "
+                    "none: pass value_head=PATH, create one with `svpo value-head init`, or pass "
+                    "value_head=none to rank by log-prob"
+                )
+            log.warning("svpo: value_head=none, candidates are ranked by mean log-prob")
+        kwargs.pop("dtype", None)
+        super().__init__(pretrained=loaded.model, tokenizer=loaded.tokenizer, **kwargs)
+        self.loaded = loaded
+        self.search_args = search
+        self.checkpoint_path = str(pretrained)
+        self._warned: set[str] = set()
+
+    def warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning("svpo: %s", message)
+
+    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
+        from svpo_harness.lm_eval_search import generate_with_search
+
+        return generate_with_search(self, requests, disable_tqdm=disable_tqdm)

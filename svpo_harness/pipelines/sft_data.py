@@ -1,0 +1,107 @@
+"""SFT examples as token ids: prompt ids (no loss) + solution ids + EOS (loss).
+
+Sources: the built-in arithmetic world, ``sft`` records (text) and ``path`` records (ids as
+sampled by annotation, method.md section 4). Text is tokenised once, here, by the same prompt
+encoder the backends use, so training sees prompts exactly as search will.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from svpo_harness.core.step_format import StepFormat
+
+
+@dataclass(frozen=True)
+class TokenExample:
+    input_ids: tuple[int, ...]
+    prompt_len: int  # tokens before the solution: no loss on them
+
+    @property
+    def n_target_tokens(self) -> int:
+        return len(self.input_ids) - self.prompt_len
+
+
+@dataclass
+class SFTData:
+    examples: list[TokenExample]
+    truncated: int = 0  # examples cut at max_length
+    boundary_retokenized: int = 0  # solutions whose first token merged with the prompt's last
+
+
+def encode_prompt_ids(tokenizer: Any, step_format: StepFormat, question: str) -> list[int]:
+    """The prompt as the backends encode it (the tokenizer's own special tokens, e.g. BOS)."""
+    return list(tokenizer(step_format.prompt(question))["input_ids"])
+
+
+def solution_ids(
+    tokenizer: Any, prompt: str, prompt_ids: list[int], solution: str
+) -> tuple[list[int], bool]:
+    """Ids of ``solution`` as they follow ``prompt`` (method.md 2.1, text-only inputs).
+
+    ``encode(prompt + solution)`` after its longest common prefix with ``encode(prompt)``. If the
+    boundary merged (the common prefix is shorter than the prompt), the solution is encoded on
+    its own instead, so the prompt ids stay exactly what search feeds; flagged as retokenized.
+    """
+    full = list(tokenizer(prompt + solution)["input_ids"])
+    common = 0
+    for a, b in zip(full, prompt_ids, strict=False):
+        if a != b:
+            break
+        common += 1
+    if common == len(prompt_ids):
+        return full[common:], False
+    return list(tokenizer(solution, add_special_tokens=False)["input_ids"]), True
+
+
+def build_sft_data(
+    source: str, tokenizer: Any, step_format: StepFormat, max_length: int, arith_n: int = 20000
+) -> SFTData:
+    """All SFT examples of ``source`` ("arith" or a JSONL file of sft/path records)."""
+    from svpo_harness.core.schemas import PathRecord, SFTExample, read_jsonl_records
+
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError("the tokenizer has no EOS token: SFT needs one to teach the model to stop")
+    data = SFTData(examples=[])
+
+    def add(prompt_ids: list[int], target_ids: list[int]) -> None:
+        ids = prompt_ids + target_ids + [eos]
+        if len(ids) > max_length:
+            data.truncated += 1
+            ids = ids[:max_length]
+        if len(ids) > len(prompt_ids):
+            data.examples.append(TokenExample(tuple(ids), len(prompt_ids)))
+
+    def add_text(question: str, steps: list[str]) -> None:
+        prompt = step_format.prompt(question)
+        prompt_ids = encode_prompt_ids(tokenizer, step_format, question)
+        target, merged = solution_ids(
+            tokenizer, prompt, prompt_ids, step_format.delimiter.join(steps)
+        )
+        data.boundary_retokenized += merged
+        add(prompt_ids, target)
+
+    if source == "arith":
+        from svpo_harness.core.arith import arith_split
+
+        for problem in arith_split("train", n=arith_n):
+            add_text(problem.question, list(problem.solution_steps))
+        return data
+
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--data {source}: no such file (a JSONL of sft/path records, or 'arith')"
+        )
+    for record in read_jsonl_records(path, ("sft", "path")):
+        if isinstance(record, SFTExample):
+            add_text(record.question, list(record.steps))
+        elif isinstance(record, PathRecord):
+            steps = [i for step in record.step_ids for i in step]
+            add(list(record.prompt_ids), steps)
+    if not data.examples:
+        raise ValueError(f"{path}: no sft or path records found")
+    return data

@@ -1,0 +1,97 @@
+"""The one config of `svpo train`: CLI flags and YAML keys have the same names as these fields.
+
+Defaults come from method.md section 5 (beta 0.1, lambda_rank 1.0, lambda_mse 0.1, hinge margin
+0.1). Rules across fields are checked here, before any weights load (torchtune's "check first").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+Objective = Literal["sft", "dpo", "svpo"]
+OBJECTIVES: tuple[str, ...] = ("sft", "dpo", "svpo")
+
+
+@dataclass
+class TrainConfig:
+    # -- what to train ---------------------------------------------------------------------------
+    objective: Objective = "sft"
+    model: str = ""  # base: a checkpoint folder, a plain HF folder or a hub id
+    data: str = "arith"  # a JSONL file of records, or "arith" (the built-in world's train split)
+    out: str = ""  # the final checkpoint folder; resumable steps go to <out>.run/step_N
+    step_format: str | None = None  # default: the base checkpoint's recorded format
+    arith_n: int = 20000  # problems taken from the arithmetic train split when data == "arith"
+    # -- policy parameters: LoRA by default, --full for all weights --------------------------
+    full: bool = False
+    lora_r: int = 16
+    lora_alpha: int | None = None  # default 2 * lora_r
+    lora_dropout: float = 0.05
+    # -- optimisation ----------------------------------------------------------------------------
+    lr: float = 2e-4
+    epochs: int = 1
+    max_steps: int | None = None  # optimizer steps; overrides epochs when set
+    batch_size: int = 8
+    grad_accum: int = 1
+    max_length: int = 512  # tokens per sequence (prompt + solution); longer ones are cut
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    seed: int = 0
+    # -- DPO / SVPO (method.md section 5) --------------------------------------------------------
+    beta: float = 0.1
+    lambda_rank: float = 1.0
+    lambda_mse: float = 0.1
+    rank_loss: Literal["hinge", "logistic"] = "hinge"
+    rank_margin: float = 0.1
+    # -- runtime -----------------------------------------------------------------------------
+    device: str = "auto"
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    save_every: int = 200  # optimizer steps between resumable checkpoints (0: only at the end)
+    log_every: int = 10
+    resume: bool = False
+    keep_run: bool = False  # keep <out>.run/ after a successful run
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.objective not in OBJECTIVES:
+            problems.append(f"objective must be one of {', '.join(OBJECTIVES)}")
+        if not self.model:
+            problems.append("model is required (a checkpoint folder, HF folder or hub id)")
+        if not self.out:
+            problems.append("out is required (the checkpoint folder to write)")
+        for name in ("batch_size", "grad_accum", "epochs", "max_length", "lora_r", "arith_n"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            problems.append("max_steps must be >= 1")
+        if self.lr <= 0 or self.beta <= 0:
+            problems.append("lr and beta must be > 0")
+        if min(self.lambda_rank, self.lambda_mse, self.warmup_steps, self.save_every) < 0:
+            problems.append("lambda_rank, lambda_mse, warmup_steps and save_every must be >= 0")
+        if self.rank_loss not in ("hinge", "logistic"):
+            problems.append("rank_loss must be hinge or logistic")
+        if self.dtype not in ("float32", "bfloat16"):
+            problems.append("dtype must be float32 or bfloat16")
+        if self.objective != "sft" and self.data == "arith":
+            problems.append(f"objective {self.objective} needs pair records (--data FILE)")
+        if problems:
+            raise ValueError("invalid training config: " + "; ".join(problems))
+
+    @property
+    def run_dir(self) -> Path:
+        """Where resumable step_N checkpoints live (next to the final checkpoint)."""
+        out = Path(self.out)
+        return out.with_name(out.name + ".run")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        return cls(**data)
