@@ -287,6 +287,8 @@ class _Err:
 
 
 def _got(value: Any) -> str:
+    if value is None:
+        return "nothing (missing or null)"
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, float) else repr(value)
     text = text if len(text) <= 40 else text[:37] + "..."
     kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",

@@ -1,0 +1,95 @@
+"""The SFT training loop: learns, resumes after a kill with the same losses, LoRA and full."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from svpo_harness.pipelines.train import run_training
+from svpo_harness.pipelines.train_config import TrainConfig
+
+
+def _cfg(model, out, **over) -> TrainConfig:
+    base = dict(
+        objective="sft", model=str(model), data="arith", out=str(out), full=True, lr=3e-3,
+        max_steps=6, batch_size=8, arith_n=96, step_format="arith", save_every=2, seed=3,
+        max_length=128,
+    )
+    base.update(over)
+    return TrainConfig(**base)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_loss_goes_down_and_checkpoint_loads(micro_model, tmp_path):
+    from svpo_harness.engines.checkpoint import load_checkpoint
+
+    result = run_training(_cfg(micro_model, tmp_path / "ckpt", max_steps=12), progress=False)
+    assert result.steps == 12 and len(result.losses) == 12
+    assert result.losses[-1] < result.losses[0]
+    assert all(math.isfinite(x) for x in result.losses)
+    loaded = load_checkpoint(tmp_path / "ckpt")
+    assert loaded.step_format.name == "arith"
+    assert loaded.meta.training["objective"] == "sft"
+    assert not (tmp_path / "ckpt.run").exists()  # removed after success unless --keep-run
+
+
+def test_resume_after_a_kill_reproduces_the_uninterrupted_losses(micro_model, tmp_path):
+    straight = run_training(_cfg(micro_model, tmp_path / "a"), progress=False).losses
+
+    def kill_at_5(step, loss):
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_training(_cfg(micro_model, tmp_path / "b"), on_step=kill_at_5, progress=False)
+    assert (tmp_path / "b.run" / "step_4" / "trainer_state.pt").is_file()
+    resumed = run_training(_cfg(micro_model, tmp_path / "b", resume=True), progress=False)
+    assert resumed.resumed_from == 4
+    assert resumed.losses[:4] == straight[:4]  # history restored from the state file
+    assert resumed.losses[4:] == pytest.approx(straight[4:], rel=1e-5, abs=1e-6)
+
+
+def test_lora_trains_only_the_adapter(micro_model, tmp_path):
+    from svpo_harness.engines.checkpoint import load_checkpoint
+
+    result = run_training(
+        _cfg(micro_model, tmp_path / "lora", full=False, lora_r=4, max_steps=2, lr=1e-2),
+        progress=False,
+    )
+    assert result.steps == 2
+    meta = json.loads((tmp_path / "lora" / "svpo.json").read_text())
+    assert meta["policy"] == "lora"
+    assert (tmp_path / "lora" / "adapter_model.safetensors").is_file()
+    assert load_checkpoint(tmp_path / "lora").meta.policy == "lora"
+
+
+def test_refuses_to_clobber_an_earlier_run(micro_model, tmp_path):
+    (tmp_path / "c.run").mkdir()
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_training(_cfg(micro_model, tmp_path / "c"), progress=False)
+
+
+def test_sft_records_file_and_bad_line(micro_model, tmp_path):
+    good = {"type": "sft", "schema_version": 1, "question_id": "q1", "question": "Tom has 3 apples.",
+            "steps": ["He buys 2, so 3 + 2 = 5.", "The answer is 5."], "step_format": "arith"}
+    data = tmp_path / "sft.jsonl"
+    data.write_text(json.dumps(good) + "\n" + json.dumps(good | {"question_id": "q2"}) + "\n")
+    result = run_training(_cfg(micro_model, tmp_path / "d", data=str(data), max_steps=2),
+                          progress=False)
+    assert result.summary["examples"] == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(good) + "\n" + json.dumps({**good, "steps": "oops"}) + "\n")
+    with pytest.raises(ValueError, match=r"bad\.jsonl:2: field 'steps'"):
+        run_training(_cfg(micro_model, tmp_path / "e", data=str(bad)), progress=False)
+
+
+def test_config_is_checked_before_anything_loads():
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(model="x", out="y", batch_size=0)
+    with pytest.raises(ValueError, match="pair records"):
+        TrainConfig(model="x", out="y", objective="dpo", data="arith")
