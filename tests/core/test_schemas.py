@@ -104,7 +104,7 @@ def test_every_record_round_trips_through_a_file(tmp_path: Path) -> None:
         ({"q_chosen": -0.9}, "q_chosen", "expected >= q_rejected"),
         ({"from_text": 1}, "from_text", "expected true or false, got integer"),
         ({"chosen_id": 3}, "chosen_id", "unknown field"),
-        ({"question_id": None}, "question_id", "expected a string, got null"),
+        ({"question_id": None}, "question_id", "expected a string, got nothing"),
     ],
 )
 def test_malformed_pairs_name_file_line_and_field(tmp_path: Path, line, field, expected) -> None:
