@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,8 +80,18 @@ def _math(rec: dict[str, Any]) -> tuple[str, str, str]:
     return _first(rec, "problem", "question"), str(answer), solution
 
 
+# Two GaoKao2023-Math-En records (HMMT2023General_9, 052023SATS4_11) have an empty ``answer``
+# and carry it at the end of the question ("...answers: $\\frac{3}{10}$"): recover it and cut it
+# off the question, so the model is never shown the answer.
+_TRAILING_ANSWER = re.compile(r"\s*(?:answers?|Answer)\s*:\s*(?P<answer>[^:]{1,80})$")
+
+
 def _gaokao(rec: dict[str, Any]) -> tuple[str, str, str]:
-    return _first(rec, "question", "problem"), str(_first(rec, "answer")), ""
+    question, answer = _first(rec, "question", "problem"), str(_first(rec, "answer")).strip()
+    match = _TRAILING_ANSWER.search(question)
+    if not answer and match:
+        question, answer = question[: match.start()], match.group("answer").strip()
+    return question, answer, ""
 
 
 def _svamp(rec: dict[str, Any]) -> tuple[str, str, str]:
@@ -275,20 +287,35 @@ def load_problems(
     path = local_path(name, split, data_dir)
     if path is not None:
         if path.is_file():
-            return load_local(spec, split, path)
+            return _with_gold(load_local(spec, split, path), f"{name}/{split}")
         raise DataUnavailableError(
             f"{path} not found: the data folder must hold <name>/<split>.jsonl "
             f"(run `svpo data fetch {name} --to {path.parent.parent}` where the hub is reachable, "
             f"or `svpo data import {name} --from FILE --to {path.parent.parent}`)"
         )
     try:
-        return load_hub(spec, split)
+        rows = load_hub(spec, split)
     except Exception as err:  # noqa: BLE001 - offline, missing id, gated: one clear line instead
         raise DataUnavailableError(
             f"cannot load {name}/{split}: hub dataset {spec.hub.path!r} is unreachable "
             f"({type(err).__name__}); set {DATA_DIR_ENV} to a folder laid out as "
             f"<name>/<split>.jsonl (e.g. the project's shared/data) or use `svpo data import`"
         ) from None
+    return _with_gold(rows, f"{name}/{split}")
+
+
+def _with_gold(rows: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
+    """Drop problems whose gold answer is empty (MATH train number_theory/7115 and 7117 have an
+    empty ``\\boxed{}``): no output could ever be graded right on them."""
+    kept = [row for row in rows if row["answer"].strip()]
+    if len(kept) < len(rows):
+        dropped = [row["question_id"] for row in rows if not row["answer"].strip()]
+        warnings.warn(
+            f"{where}: skipped {len(dropped)} problem(s) without a gold answer: "
+            f"{', '.join(dropped[:5])}",
+            stacklevel=3,
+        )
+    return kept
 
 
 def write_problems(records: Iterable[dict[str, Any]], out: Path) -> int:

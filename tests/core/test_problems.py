@@ -17,7 +17,7 @@ from svpo_harness.data.problems import (
 EXPECTED = {
     ("gsm8k", "train"): 7473,
     ("gsm8k", "test"): 1319,
-    ("math", "train"): 7500,
+    ("math", "train"): 7498,  # two empty \\boxed{} golds (number_theory 7115, 7117) skipped
     ("math", "test"): 5000,
     ("math500", "test"): 500,
     ("gaokao2023en", "test"): 385,
@@ -94,3 +94,12 @@ def test_unknown_names_list_the_valid_ones():
         load_problems("gsm9k")
     with pytest.raises(ValueError, match="has no split"):
         load_problems("math500", "train")
+
+
+def test_gaokao_answers_hidden_in_the_question_are_recovered_and_removed(shared_data):
+    rows = {
+        r["question_id"]: r for r in load_problems("gaokao2023en", "test", data_dir=shared_data)
+    }
+    saddle = next(r for q, r in rows.items() if q.endswith("HMMT2023General_9"))
+    assert saddle["answer"] == "$\\frac{3}{10}$"
+    assert "answers:" not in saddle["question"] and "3}{10}" not in saddle["question"]
