@@ -131,7 +131,9 @@ class SVPOLM(HFLM):
             step_format=search["step_format"],
         )
         if search["decoding"] in ("sbs", "bon") and loaded.value_head is None:
-            if str(search["value_head"]).lower() != "none":
+            if not (
+                isinstance(search["value_head"], str) and search["value_head"].lower() == "none"
+            ):
                 raise ValueError(
                     f"decoding={search['decoding']} ranks by a value head, and {pretrained} has "
                     "none: pass value_head=PATH, create one with `svpo value-head init`, or pass "

@@ -1,0 +1,108 @@
+"""`--model svpo`: model_args contract, search log, and peer parity with lm-eval's own `hf`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lm_eval.api.instance import Instance
+
+from svpo_harness.core.arith import arith_split
+from svpo_harness.core.step_format import ARITH
+from svpo_harness.lm_eval_model import SVPOLM, valid_model_args
+
+GEN = {"until": ["\n\n", "Question:"], "max_gen_toks": 96, "do_sample": False, "temperature": 0.0}
+
+
+def _requests(n: int, gen: dict = GEN) -> list[Instance]:
+    return [
+        Instance("generate_until", doc={}, arguments=(ARITH.prompt(p.question), dict(gen)), idx=i)
+        for i, p in enumerate(arith_split("test", n=n))
+    ]
+
+
+def _svpo(path, **args) -> SVPOLM:
+    return SVPOLM.create_from_arg_obj({"pretrained": str(path), "device": "cpu", **args})
+
+
+def test_unknown_model_args_list_the_valid_ones(micro_checkpoint):
+    with pytest.raises(ValueError, match="unknown svpo model_args: beamwidth") as err:
+        _svpo(micro_checkpoint, beamwidth=2)
+    assert "beam_width" in str(err.value) and "samples_per_step" in str(err.value)
+    assert {"decoding", "search_log", "value_head", "pretrained"} <= set(valid_model_args())
+
+
+def test_batch_size_auto_is_rejected(micro_checkpoint):
+    with pytest.raises(ValueError, match="batch_size auto"):
+        _svpo(micro_checkpoint, batch_size="auto")
+
+
+def test_sbs_needs_a_value_head_unless_told_none(tmp_path, micro_checkpoint):
+    from svpo_harness.engines.checkpoint import load_checkpoint, save_checkpoint
+
+    loaded = load_checkpoint(micro_checkpoint, value_head="none")
+    headless = save_checkpoint(
+        tmp_path / "headless", loaded.model, loaded.tokenizer, None, loaded.meta
+    )
+    with pytest.raises(ValueError, match="value_head=none"):
+        _svpo(headless, decoding="sbs")
+    lm = _svpo(headless, decoding="sbs", value_head="none", beam_width=1, samples_per_step=2)
+    assert len(lm.generate_until(_requests(1), disable_tqdm=True)) == 1
+
+
+def test_search_log_shows_the_beam(tmp_path, micro_checkpoint):
+    log = tmp_path / "search.jsonl"
+    lm = _svpo(
+        micro_checkpoint,
+        decoding="sbs",
+        beam_width=2,
+        samples_per_step=3,
+        search_log=str(log),
+        batch_size=2,
+    )
+    outputs = lm.generate_until(_requests(3), disable_tqdm=True)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(outputs) == len(records) == 3
+    for record in records:
+        tree = record["tree"]
+        assert sum(c["depth"] == 1 for c in tree) == 6  # B1 * B2 at the root
+        for depth in {c["depth"] for c in tree}:
+            kept = [c for c in tree if c["depth"] == depth and c["status"] in ("kept", "finished")]
+            assert len(kept) <= 2
+        assert all(-1 < c["value"] < 1 for c in tree if c["value"] is not None)
+        finished = [c for c in tree if c["status"] == "finished"]
+        if finished:
+            assert record["finished"]
+            assert record["value"] == max(c["value"] for c in finished)
+        assert record["output"] in record["text"]  # the text cut at `until`, nothing appended
+
+
+def test_delimiter_in_until_is_removed_with_a_warning(micro_checkpoint, caplog):
+    lm = _svpo(micro_checkpoint, decoding="greedy")
+    gen = dict(GEN, until=["\n", "Question:"])
+    with caplog.at_level("WARNING"):
+        out = lm.generate_until(_requests(1, gen), disable_tqdm=True)
+    assert "step delimiter" in caplog.text
+    assert len(out) == 1
+
+
+def _hf(path):
+    from lm_eval.models.huggingface import HFLM
+
+    return HFLM(pretrained=str(path), device="cpu", batch_size=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"decoding": "greedy"},
+        {"decoding": "sbs", "beam_width": 1, "samples_per_step": 1, "temperature": 0.0},
+    ],
+    ids=["greedy", "sbs-1-1-t0"],
+)
+def test_peer_parity_with_lm_eval_hf_greedy(demo_checkpoint, args):
+    requests = _requests(20)
+    expected = _hf(demo_checkpoint).generate_until(requests, disable_tqdm=True)
+    got = _svpo(demo_checkpoint, batch_size=1, **args).generate_until(requests, disable_tqdm=True)
+    assert got == expected
