@@ -1,4 +1,4 @@
-"""Models for the lm-eval integration tests: a micro checkpoint (seconds) and the demo model (slow)."""
+"""Models for the lm-eval tests: a micro checkpoint (seconds) and the demo model (slow)."""
 
 from __future__ import annotations
 
