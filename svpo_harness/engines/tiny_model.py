@@ -20,8 +20,6 @@ Tokenizer choices, and why:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from transformers import LlamaConfig, PreTrainedTokenizerBase, PreTrainedTokeniz
 
 from svpo_harness.core.arith import arith_split
 from svpo_harness.core.step_format import ARITH, COT
+from svpo_harness.engines.checkpoint_meta import tokenizer_fingerprint  # noqa: F401 (re-export)
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)  # ids 0..3, in this order
@@ -156,31 +155,3 @@ def count_parameters(model: Any) -> int:
     """Distinct parameters (tied embeddings counted once)."""
     return sum(p.numel() for p in model.parameters())
 
-
-def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
-    """A stable hash of what decides token ids: vocab, merges, specials, pre-tokenizer, class.
-
-    Trees and pairs record it (method.md section 2.1) so stored ids are never fed to a model
-    whose tokenizer gives them another meaning. ``add_bos_token`` and padding do not change
-    what an id means, so they are left out.
-    """
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        raise TypeError(f"need a tokenizers-backed tokenizer, got {type(tokenizer).__name__}")
-    state = json.loads(backend.to_str())
-    model = state.get("model") or {}
-    merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges") or []]
-    payload = {
-        "class": type(tokenizer).__name__,
-        "model": model.get("type"),
-        "vocab": sorted((model.get("vocab") or {}).items(), key=lambda kv: kv[1]),
-        "merges": merges,
-        "added": sorted((t["id"], t["content"], t["special"]) for t in state["added_tokens"]),
-        "specials": sorted(
-            (name, str(value)) for name, value in tokenizer.special_tokens_map.items()
-        ),
-        "normalizer": state.get("normalizer"),
-        "pre_tokenizer": state.get("pre_tokenizer"),
-    }
-    blob = json.dumps(payload, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]

@@ -1,0 +1,230 @@
+"""``HFStepPolicy``: the StepPolicy protocol on a transformers causal LM + optional value head.
+
+Search and annotation talk only to ``svpo_harness.core.policy.StepPolicy``; this is its
+transformers implementation (the sampling loop itself is in ``hf_sampling``, the batched forwards
+in ``hf_forward``). States are token ids, never re-encoded text (method.md section 2.1).
+
+Prompt ids (``encode_prompt``), explicitly:
+- plain prompts: ``encode(prompt, add_special_tokens=False)``, then BOS prepended when
+  ``add_bos`` says so. ``add_bos="auto"`` follows the tokenizer's own convention: BOS is added iff
+  ``encode("x")`` with special tokens starts with the BOS id (Llama-2/3 style tokenizers do;
+  GPT-2, Qwen and SmolLM2 add none). EOS is never added to a prompt.
+- chat prompts (``apply_chat_template=True``): the prompt becomes one user message rendered with
+  ``add_generation_prompt=True``, then ``encode(rendered, add_special_tokens=False)``: the chat
+  template writes its own BOS when the model wants one, so none is added on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from svpo_harness.core.policy import StepRequest, StepSample
+from svpo_harness.core.step_format import StepFormat, get_step_format
+from svpo_harness.engines.backends.hf_forward import state_values
+from svpo_harness.engines.backends.hf_sampling import LoopSpec, sample_batch
+from svpo_harness.engines.value_head import ValueHead
+
+DEFAULT_MAX_BATCH_ROWS = 64  # sampled rows per loop (each row holds a full KV cache copy)
+
+
+def _eos_ids(tokenizer: Any, model: Any) -> frozenset[int]:
+    """EOS ids from the tokenizer and the generation config (chat models often list several)."""
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(gen_eos, int):
+        ids.add(gen_eos)
+    elif gen_eos:
+        ids.update(int(i) for i in gen_eos)
+    return frozenset(ids)
+
+
+class HFStepPolicy:
+    """StepPolicy on a transformers causal LM (fp32 or bf16, CPU or CUDA), inference only."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        step_format: StepFormat | str = "cot",
+        value_head: ValueHead | None = None,
+        *,
+        apply_chat_template: bool = False,
+        chat_template: str | None = None,
+        add_bos: bool | Literal["auto"] = "auto",
+        eos_token_ids: Sequence[int] | None = None,
+        max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+    ) -> None:
+        """``eos_token_ids`` overrides the EOS ids (default: tokenizer + generation config);
+        ``max_batch_rows`` caps the rows of one sampling loop (requests are split between
+        loops, never a request's samples)."""
+        if max_batch_rows < 1:
+            raise ValueError(f"max_batch_rows must be >= 1, got {max_batch_rows}")
+        self.model = model.eval()  # dropout off: sampled log-probs are the policy's own
+        self.tokenizer = tokenizer
+        self.step_format = get_step_format(step_format)
+        self.device = next(model.parameters()).device
+        self.value_head = value_head.to(self.device).eval() if value_head is not None else None
+        self.apply_chat_template = apply_chat_template
+        self.chat_template = chat_template
+        self.max_batch_rows = max_batch_rows
+        self.add_bos = self._resolve_add_bos(add_bos)
+        eos = frozenset(eos_token_ids) if eos_token_ids is not None else _eos_ids(tokenizer, model)
+        delimiter_ids = tuple(
+            tokenizer.encode(self.step_format.delimiter, add_special_tokens=False)
+        )
+        if not delimiter_ids:
+            raise ValueError(f"the delimiter {self.step_format.delimiter!r} encodes to no tokens")
+        pad = tokenizer.pad_token_id
+        pad = pad if pad is not None else (min(eos) if eos else 0)  # masked out, any id works
+        self._spec = LoopSpec(
+            delimiter=self.step_format.delimiter,
+            delimiter_ids=delimiter_ids,
+            eos_ids=eos,
+            pad_id=int(pad),
+            decode=self.decode,
+            encode=lambda text: list(tokenizer.encode(text, add_special_tokens=False)),
+        )
+        self._fingerprint: str | None = None
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        value_head: str | Path | None = None,
+        step_format: str | StepFormat | None = None,
+        peft: Any = None,
+        apply_chat_template: bool | None = None,
+        **kwargs: Any,
+    ) -> HFStepPolicy:
+        """Load through ``engines.checkpoint.load_checkpoint`` (the one loader).
+
+        ``device="auto"`` uses CUDA when present, else CPU. ``apply_chat_template=None`` applies
+        the chat template recorded in svpo.json, if any.
+        """
+        from svpo_harness.engines.checkpoint import load_checkpoint
+
+        loaded = load_checkpoint(
+            path,
+            device=device,
+            dtype=dtype,
+            peft=peft,
+            value_head=value_head,
+            step_format=step_format,
+        )
+        chat = loaded.meta.chat_template
+        return cls(
+            loaded.model,
+            loaded.tokenizer,
+            loaded.step_format,
+            loaded.value_head,
+            apply_chat_template=chat is not None
+            if apply_chat_template is None
+            else apply_chat_template,
+            chat_template=chat,
+            **kwargs,
+        )
+
+    # -- protocol ------------------------------------------------------------------------------
+    @property
+    def has_value_head(self) -> bool:
+        return self.value_head is not None
+
+    @property
+    def tokenizer_fingerprint(self) -> str:
+        """The fingerprint that trees record next to the stored ids (method.md section 2.1)."""
+        if self._fingerprint is None:
+            from svpo_harness.engines.checkpoint import tokenizer_fingerprint
+
+            self._fingerprint = tokenizer_fingerprint(self.tokenizer)
+        return self._fingerprint
+
+    def encode_prompt(self, question: str) -> tuple[int, ...]:
+        """Prompt ids for ``question`` (see the module docstring for the BOS/chat rules)."""
+        text = self.step_format.prompt(question)
+        if self.apply_chat_template:
+            rendered = self.tokenizer.apply_chat_template(
+                [{"role": "user", "content": text}],
+                tokenize=False,
+                add_generation_prompt=True,
+                chat_template=self.chat_template,
+            )
+            return tuple(self.tokenizer.encode(rendered, add_special_tokens=False))
+        ids = list(self.tokenizer.encode(text, add_special_tokens=False))
+        bos = self.tokenizer.bos_token_id
+        if self.add_bos and bos is not None and ids[:1] != [bos]:
+            ids.insert(0, bos)
+        return tuple(ids)
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        """Lossless decode: special tokens kept, no clean-up of spaces."""
+        return self.tokenizer.decode(
+            list(token_ids), skip_special_tokens=False, clean_up_tokenization_spaces=False
+        )
+
+    @torch.inference_mode()
+    def sample_steps(
+        self, requests: Sequence[StepRequest], *, with_values: bool = True
+    ) -> list[list[StepSample]]:
+        """``request.n`` next steps per request, batched; values only with a head.
+
+        Requests are sorted by state length (less padding) and packed into loops of at most
+        ``max_batch_rows`` rows; results come back in request order. A row's result does not
+        depend on the packing (per-row seeds, left padding with explicit positions).
+        """
+        for req in requests:
+            if not req.state_ids:
+                raise ValueError("a StepRequest needs non-empty state_ids (at least the prompt)")
+        order = sorted(range(len(requests)), key=lambda i: len(requests[i].state_ids))
+        results: list[list[StepSample] | None] = [None] * len(requests)
+        chunk: list[int] = []
+        rows = 0
+        for i in [*order, None]:
+            if chunk and (i is None or rows + requests[i].n > self.max_batch_rows):
+                batch = [requests[k] for k in chunk]
+                out = sample_batch(
+                    self.model,
+                    self.value_head,
+                    batch,
+                    self._spec,
+                    self.device,
+                    with_values=with_values,
+                )
+                for k, samples in zip(chunk, out, strict=True):
+                    results[k] = samples
+                chunk, rows = [], 0
+            if i is not None:
+                chunk.append(i)
+                rows += requests[i].n
+        return [r for r in results if r is not None]
+
+    @torch.inference_mode()
+    def values(self, states: Sequence[Sequence[int]]) -> list[float]:
+        """Value at the last token of each whole state: batched full forwards."""
+        if self.value_head is None:
+            raise RuntimeError(
+                "this policy has no value head; load a checkpoint with one, or create one with "
+                "`svpo value-head init`"
+            )
+        out: list[float] = []
+        for start in range(0, len(states), self.max_batch_rows):
+            chunk = states[start : start + self.max_batch_rows]
+            out.extend(
+                state_values(self.model, self.value_head, chunk, self._spec.pad_id, self.device)
+            )
+        return out
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _resolve_add_bos(self, add_bos: bool | Literal["auto"]) -> bool:
+        if add_bos != "auto":
+            return bool(add_bos)
+        bos = self.tokenizer.bos_token_id
+        return bos is not None and self.tokenizer.encode("x", add_special_tokens=True)[:1] == [bos]

@@ -1,0 +1,160 @@
+"""Batched forwards for the transformers backend: left padding, prefix passes, teacher forcing.
+
+Left padding with an explicit attention mask *and* explicit position ids: a padded row's first
+real token gets position 0, as if it were alone, so a row's numbers do not depend on what else
+shares the batch (method.md section 3, determinism). The attention mask may also have holes
+(padding in the middle, from multi-token chunks fed on the KV cache); masked entries carry no
+weight wherever they are.
+
+The value of a state is the value head on the final-layer hidden state (after the final norm:
+``output_hidden_states[-1]``) at the last token fed (method.md section 2.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from svpo_harness.engines.value_head import ValueHead
+
+
+def left_pad(
+    seqs: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(input_ids, attention_mask, position_ids)``, each ``[batch, longest]``, left padded."""
+    if any(len(s) == 0 for s in seqs):
+        raise ValueError("cannot run a forward on an empty sequence (a state needs prompt ids)")
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, seq in enumerate(seqs):
+        ids[i, width - len(seq) :] = torch.tensor(list(seq), dtype=torch.long)
+        mask[i, width - len(seq) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)  # first real token -> position 0
+    return ids.to(device), mask.to(device), positions.to(device)
+
+
+def final_hidden(out: Any) -> torch.Tensor:
+    """Final-layer hidden states ``[batch, seq, hidden]`` (after the final norm)."""
+    hidden = getattr(out, "hidden_states", None)
+    if not hidden:
+        raise RuntimeError("the model returned no hidden states (needs output_hidden_states=True)")
+    return hidden[-1]
+
+
+def prefix_forward(
+    model: Any, seqs: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, Any, torch.Tensor, torch.Tensor]:
+    """Run whole prefixes once, keeping the KV cache.
+
+    Returns ``(next_logits fp32 [batch, vocab], cache, attention_mask [batch, len],
+    next_positions [batch])``: the logits for the first new token, and the mask and next
+    position id to continue the rows on the cache.
+    """
+    ids, mask, positions = left_pad(seqs, pad_id, device)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=True,
+        logits_to_keep=1,  # only the last position's logits: saves [len x vocab] per row
+    )
+    lengths = mask.sum(-1)
+    return out.logits[:, -1].float(), out.past_key_values, mask, lengths
+
+
+def feed_chunks(
+    model: Any,
+    cache: Any,
+    mask: torch.Tensor,
+    next_pos: torch.Tensor,
+    chunks: Sequence[Sequence[int]],
+    pad_id: int,
+    *,
+    want_hidden: bool,
+) -> tuple[Any, torch.Tensor, torch.Tensor]:
+    """Feed each row its own chunk of ids (usually one) on the KV cache.
+
+    Chunks are right padded to the longest; pads are masked, so they become holes in the mask
+    that later tokens ignore, and each row's position ids continue from ``next_pos``.
+    Returns ``(model output, new mask, new next positions)``.
+    """
+    device = mask.device
+    width = max(len(c) for c in chunks)
+    ids = torch.full((len(chunks), width), pad_id, dtype=torch.long)
+    chunk_mask = torch.zeros((len(chunks), width), dtype=torch.long)
+    for i, chunk in enumerate(chunks):
+        ids[i, : len(chunk)] = torch.tensor(list(chunk), dtype=torch.long)
+        chunk_mask[i, : len(chunk)] = 1
+    chunk_mask = chunk_mask.to(device)
+    positions = next_pos[:, None] + torch.arange(width, device=device)[None, :]
+    mask = torch.cat([mask, chunk_mask], dim=1)
+    out = model(
+        input_ids=ids.to(device),
+        attention_mask=mask,
+        position_ids=positions,
+        past_key_values=cache,
+        use_cache=True,
+        output_hidden_states=want_hidden,
+    )
+    return out, mask, next_pos + chunk_mask.sum(-1)
+
+
+def head_values(head: ValueHead, hidden: torch.Tensor) -> list[float]:
+    """Value head over ``[rows, hidden]`` -> python floats (fp32 inside the head)."""
+    return [float(v) for v in head(hidden).detach().cpu()]
+
+
+def score_steps(
+    model: Any,
+    head: ValueHead | None,
+    prefixes: Sequence[Sequence[int]],
+    steps: Sequence[Sequence[int]],
+    pad_id: int,
+    device: torch.device,
+) -> list[tuple[list[float], float | None]]:
+    """Teacher-forced fresh forwards of ``prefix + step``: per-token raw log-probs of the step
+    (fp32, temperature 1) and, with a head, the value at the step's last token.
+
+    Used for re-tokenized steps, whose ids were never sampled so the sampling loop's cache
+    does not hold them. Left padding aligns every row's end, so only the last
+    ``max(len(step)) + 1`` positions need logits.
+    """
+    seqs = [list(p) + list(s) for p, s in zip(prefixes, steps, strict=True)]
+    ids, mask, positions = left_pad(seqs, pad_id, device)
+    keep = max(len(s) for s in steps) + 1
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        logits_to_keep=keep,
+        output_hidden_states=head is not None,
+    )
+    logp = torch.log_softmax(out.logits.float(), dim=-1)  # [batch, keep, vocab]
+    values = head_values(head, final_hidden(out)[:, -1]) if head is not None else None
+    results: list[tuple[list[float], float | None]] = []
+    for i, step in enumerate(steps):
+        m = len(step)
+        # token k of the step sits at column keep-m+k and is predicted by column keep-m+k-1
+        cols = torch.arange(keep - m - 1, keep - 1, device=logp.device)
+        target = torch.tensor(list(step), dtype=torch.long, device=logp.device)
+        lps = logp[i, cols, target].tolist() if m else []
+        results.append((lps, values[i] if values is not None else None))
+    return results
+
+
+def state_values(
+    model: Any, head: ValueHead, states: Sequence[Sequence[int]], pad_id: int, device: torch.device
+) -> list[float]:
+    """Value head at the last token of each whole state (one batched full forward)."""
+    ids, mask, positions = left_pad(states, pad_id, device)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        logits_to_keep=1,
+        output_hidden_states=True,
+    )
+    return head_values(head, final_hidden(out)[:, -1])

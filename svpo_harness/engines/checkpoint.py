@@ -1,0 +1,348 @@
+"""The one place that loads and saves checkpoints (design.md, "Contracts that outlive refactors").
+
+A checkpoint folder is:
+- ``svpo.json``: ``{"schema_version": 1, "kind": "svpo-checkpoint", "library_version",
+  "base_model", "policy": "full"|"lora", "step_format", "value_head": {"hidden_size",
+  "dropout"}|null, "tokenizer_fingerprint", "chat_template", "training": {...}}``;
+- policy ``"full"``: ``save_pretrained`` files at the top level, so ``AutoModelForCausalLM
+  .from_pretrained(CKPT)`` and ``lm_eval --model hf --model_args pretrained=CKPT`` load it as is;
+- policy ``"lora"``: peft adapter files at the top level (``PeftModel.from_pretrained(base, CKPT)``
+  loads it as is) and the base model named by ``base_model`` (a folder or a hub id);
+- tokenizer files at the top level in both cases; ``value_head.safetensors`` optional.
+
+A plain HF folder or hub id without ``svpo.json`` loads too (step format ``cot``, no value head), as
+does a bare peft adapter folder. Writes are atomic: everything goes into a sibling
+``<name>.tmp-XXXX`` folder that is renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from svpo_harness.core.step_format import StepFormat, get_step_format
+from svpo_harness.engines.checkpoint_meta import (
+    DEFAULT_STEP_FORMAT,
+    KIND,
+    META_FILE,
+    SCHEMA_VERSION,
+    CheckpointError,
+    CheckpointMeta,
+    hub_file,
+    is_hub_id,
+    read_meta,
+    tokenizer_fingerprint,
+)
+from svpo_harness.engines.value_head import DEFAULT_DROPOUT, VALUE_HEAD_FILE, ValueHead
+
+__all__ = [
+    "DEFAULT_STEP_FORMAT",
+    "KIND",
+    "META_FILE",
+    "SCHEMA_VERSION",
+    "CheckpointError",
+    "CheckpointMeta",
+    "LoadedCheckpoint",
+    "init_value_head_checkpoint",
+    "load_checkpoint",
+    "read_meta",
+    "resolve_device",
+    "resolve_dtype",
+    "save_checkpoint",
+    "tokenizer_fingerprint",
+]
+
+ADAPTER_CONFIG = "adapter_config.json"  # peft's adapter file: a bare adapter folder loads too
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class LoadedCheckpoint:
+    """What ``load_checkpoint`` returns. ``value_head`` is None when there is none."""
+
+    model: Any  # transformers PreTrainedModel or peft PeftModel
+    tokenizer: Any  # transformers PreTrainedTokenizerBase
+    value_head: ValueHead | None
+    step_format: StepFormat
+    meta: CheckpointMeta
+
+
+# -- small resolvers -----------------------------------------------------------------------------
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` picks CUDA when present; CUDA asked for but absent falls back to CPU (warned)."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        warnings.warn(
+            f"device {device!r} requested but CUDA is not available; using CPU", stacklevel=2
+        )
+        return torch.device("cpu")
+    return dev
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> str | torch.dtype:
+    """``"auto"`` (the checkpoint's own dtype) or a torch dtype from its name."""
+    if isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    try:
+        return DTYPES[dtype]
+    except KeyError:
+        raise CheckpointError(f"unknown dtype {dtype!r}; use auto, {', '.join(DTYPES)}") from None
+
+
+def _check_source(spec: str) -> None:
+    path = Path(spec).expanduser()
+    if path.exists() and not path.is_dir():
+        raise CheckpointError(f"{spec} is a file; a checkpoint is a folder (or a hub id)")
+    if not path.exists() and not is_hub_id(spec):
+        raise CheckpointError(f"checkpoint folder not found: {spec} (check the path)")
+
+
+def _from_pretrained(loader: Any, spec: str, what: str, **kwargs: Any) -> Any:
+    try:
+        return loader.from_pretrained(spec, **kwargs)
+    except OSError as err:  # missing files, unknown hub id, offline without a cached copy
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(
+            f"cannot load the {what} from {spec!r}: {first} (a local folder, or a hub id "
+            "available offline in the HF cache)"
+        ) from None
+
+
+# -- loading ------------------------------------------------------------------------------------
+def load_checkpoint(
+    path_or_hub_id: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: str | torch.dtype = "auto",
+    peft: Any = None,
+    value_head: str | Path | None = None,
+    step_format: str | dict[str, Any] | StepFormat | None = None,
+    trainable: bool = False,
+) -> LoadedCheckpoint:
+    """Load a svpo checkpoint, a plain HF model folder/hub id, or a bare peft adapter folder.
+
+    - ``dtype``: ``"auto"`` keeps the stored dtype; ``"float32"``/``"bfloat16"`` cast the policy
+      (the value head always stays fp32).
+    - ``peft``: None loads the policy as recorded (a LoRA checkpoint stays a ``PeftModel``);
+      ``"merge"`` merges a LoRA adapter into plain weights; a peft config (e.g. ``LoraConfig``)
+      attaches a fresh adapter for training, after merging any recorded one (method.md section 5:
+      merge the SFT adapter before adding a new one); a folder loads that adapter on top.
+    - ``value_head``: None loads the checkpoint's head if it has one; ``"none"`` skips it; a
+      folder or ``.safetensors`` path loads that head (checked against the model's hidden size).
+    - ``step_format``: overrides the recorded one (name, dict or object).
+    - ``trainable``: False freezes every parameter; True leaves the policy's (or only the
+      adapter's) parameters and the head's trainable. The model is in eval mode either way
+      (dropout off in the policy forwards, method.md section 5); the trainer sets modes.
+    """
+    spec = str(path_or_hub_id)
+    _check_source(spec)
+    torch_device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype)
+    local = Path(spec).expanduser()
+    if local.is_dir():
+        spec = str(local)
+    meta = read_meta(spec)
+    adapter_only = meta is None and (local / ADAPTER_CONFIG).is_file()
+    if meta is None:  # plain HF model, or a bare peft adapter folder
+        base = spec
+        if adapter_only:
+            adapter_cfg = json.loads((local / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+            base = str(adapter_cfg.get("base_model_name_or_path") or "")
+            if not base:
+                raise CheckpointError(f"{spec}: adapter_config.json names no base model")
+        meta = CheckpointMeta(base_model=base, policy="lora" if adapter_only else "full")
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = _from_pretrained(AutoTokenizer, spec, "tokenizer")
+    if meta.policy == "full":
+        model = _from_pretrained(AutoModelForCausalLM, spec, "model", dtype=torch_dtype)
+    else:
+        from peft import PeftModel
+
+        _check_source(meta.base_model)
+        base_model = _from_pretrained(
+            AutoModelForCausalLM, meta.base_model, "base model", dtype=torch_dtype
+        )
+        model = PeftModel.from_pretrained(base_model, spec, is_trainable=trainable)
+    model = _apply_peft_option(model, peft, trainable)
+    model.to(torch_device)
+    model.eval()
+    if not trainable:
+        model.requires_grad_(False)
+
+    head = _load_head(spec, meta, value_head, model, torch_device)
+    if head is not None:
+        head.eval()
+        head.requires_grad_(trainable)
+    fmt = get_step_format(step_format) if step_format is not None else meta.step_format
+    return LoadedCheckpoint(
+        model=model, tokenizer=tokenizer, value_head=head, step_format=fmt, meta=meta
+    )
+
+
+def _apply_peft_option(model: Any, peft: Any, trainable: bool) -> Any:
+    if peft is None:
+        return model
+    is_peft = hasattr(model, "merge_and_unload") and hasattr(model, "peft_config")
+    if isinstance(peft, str) and peft == "merge":
+        return model.merge_and_unload() if is_peft else model
+    if isinstance(peft, (str, Path)):
+        from peft import PeftModel
+
+        if is_peft:
+            model = model.merge_and_unload()
+        if not Path(peft).is_dir():
+            raise CheckpointError(f"peft adapter folder not found: {peft}")
+        return PeftModel.from_pretrained(model, str(peft), is_trainable=trainable)
+    from peft import PeftConfig, get_peft_model
+
+    if not isinstance(peft, PeftConfig):
+        raise CheckpointError(
+            "peft must be None, 'merge', an adapter folder or a peft config, "
+            f"got {type(peft).__name__}"
+        )
+    if is_peft:
+        model = model.merge_and_unload()
+    return get_peft_model(model, peft)
+
+
+def _hidden_size(model: Any) -> int:
+    config = model.config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return int(text.hidden_size)
+
+
+def _load_head(
+    spec: str, meta: CheckpointMeta, choice: str | Path | None, model: Any, device: torch.device
+) -> ValueHead | None:
+    if choice is not None and str(choice) == "none":
+        return None
+    hidden = _hidden_size(model)
+    if choice is None:
+        local = Path(spec) / VALUE_HEAD_FILE
+        file = local if local.is_file() else None
+        if file is None and meta.value_head is not None and is_hub_id(spec):
+            file = hub_file(spec, VALUE_HEAD_FILE)
+        if file is None:
+            if meta.value_head is not None:
+                raise CheckpointError(
+                    f"{spec}: svpo.json records a value head but {VALUE_HEAD_FILE} is missing "
+                    "(copy it back, or pass value_head='none')"
+                )
+            return None
+        config = meta.value_head
+    else:
+        file, config = Path(choice), None
+        head_meta = read_meta(file) if file.is_dir() else None
+        config = head_meta.value_head if head_meta else None
+    try:
+        return ValueHead.load(file, config=config, expected_hidden_size=hidden, device=device)
+    except (FileNotFoundError, ValueError) as err:
+        raise CheckpointError(str(err)) from None
+
+
+# -- saving -------------------------------------------------------------------------------------
+def _fsync_tree(folder: Path) -> None:
+    for file in folder.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def save_checkpoint(
+    out_dir: str | Path,
+    model: Any,
+    tokenizer: Any,
+    value_head: ValueHead | None,
+    meta: CheckpointMeta,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write a checkpoint folder atomically and return its path.
+
+    The policy kind follows the model: a ``PeftModel`` is saved as its adapter (``"lora"``),
+    anything else as full weights. ``meta.value_head`` and a missing
+    ``meta.tokenizer_fingerprint`` are filled in from the objects. Everything is written into
+    ``<out_dir>.tmp-XXXX`` first; on any error that folder is removed and ``out_dir`` is left
+    as it was. An existing ``out_dir`` is replaced only with ``overwrite=True``.
+    """
+    out = Path(out_dir).expanduser()
+    if out.exists() and not overwrite:
+        raise CheckpointError(f"{out} already exists (choose another folder or overwrite it)")
+    is_peft = hasattr(model, "peft_config") and hasattr(model, "merge_and_unload")
+    meta = CheckpointMeta(**{**meta.__dict__})  # never mutate the caller's object
+    meta.policy = "lora" if is_peft else "full"
+    meta.value_head = value_head.config if value_head is not None else None
+    if meta.tokenizer_fingerprint is None:
+        meta.tokenizer_fingerprint = tokenizer_fingerprint(tokenizer)
+    if is_peft and not meta.base_model:
+        meta.base_model = str(next(iter(model.peft_config.values())).base_model_name_or_path)
+    if meta.policy == "lora" and not meta.base_model:
+        raise CheckpointError("a LoRA checkpoint needs meta.base_model (the base folder or hub id)")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
+    old: Path | None = None
+    try:
+        model.save_pretrained(tmp)  # safetensors; a PeftModel writes only its adapter
+        tokenizer.save_pretrained(tmp)
+        if value_head is not None:
+            value_head.save(tmp)
+        (tmp / META_FILE).write_text(json.dumps(meta.to_dict(), indent=2) + "\n", encoding="utf-8")
+        _fsync_tree(tmp)
+        if out.exists():  # rename() cannot replace a non-empty folder: move the old one aside
+            old = Path(tempfile.mkdtemp(prefix=f"{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not out.exists():
+            os.replace(old / out.name, out)  # put the previous checkpoint back
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def init_value_head_checkpoint(
+    base: str | Path,
+    out_dir: str | Path,
+    seed: int = 0,
+    step_format: str | StepFormat | None = None,
+    *,
+    dtype: str = "auto",
+    dropout: float = DEFAULT_DROPOUT,
+    overwrite: bool = False,
+) -> Path:
+    """``svpo value-head init``: BASE's policy as full weights plus a freshly initialised head.
+
+    A LoRA BASE is merged first. The head's init draws from a generator seeded with
+    ``derive_seed(seed, "value-head-init")``, so the same seed gives the same head anywhere.
+    """
+    from svpo_harness.core.seeding import derive_seed
+
+    loaded = load_checkpoint(
+        base, dtype=dtype, peft="merge", value_head="none", step_format=step_format
+    )
+    generator = torch.Generator().manual_seed(derive_seed(seed, "value-head-init"))
+    head = ValueHead(_hidden_size(loaded.model), dropout, generator=generator)
+    meta = CheckpointMeta(
+        base_model=str(base),
+        step_format=loaded.step_format,
+        tokenizer_fingerprint=tokenizer_fingerprint(loaded.tokenizer),
+        chat_template=loaded.meta.chat_template,
+        training={"value_head_init": {"seed": seed, "dropout": dropout}},
+    )
+    return save_checkpoint(out_dir, loaded.model, loaded.tokenizer, head, meta, overwrite=overwrite)
