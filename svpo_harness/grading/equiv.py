@@ -1,0 +1,236 @@
+"""``is_equiv``: the project's one answer-equivalence policy (method.md section 7).
+
+Order of checks (cheap first):
+
+1. structural pre-checks (``limits.precheck``): too long, too deep, too many powers -> False;
+2. string normalisation; identical strings -> True;
+3. multiple-choice gold (``C``, ``(C)``, ``\\text{(C)}``) -> compare letters;
+4. plain decimal numbers -> exact ``Fraction`` arithmetic, no sympy;
+5. structure (tuple, interval, set, union, matrix, equation) with each scalar parsed by the
+   safe parser; scalars compare symbolically first (exact forms), then by the numeric policy:
+   an integer gold needs an exact value, any other gold accepts ``|p - g| <= 1e-3 |g|`` when
+   a decimal is involved; expressions with variables compare at fixed sample points.
+
+Never raises: any error on model text counts as not equivalent.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Any
+
+import sympy
+
+from .limits import precheck
+from .normalize import choice_letter, normalize_answer, normalize_text
+from .structure import Coll, Equation, Matrix, Node, Scalar, Seq, UnionOf, parse_answer
+
+# method.md section 7: a non-integer gold matches within this relative tolerance.
+REL_TOL = 1e-3
+# Two exact forms are equal when their 40-digit values agree this closely.
+_EXACT_TOL = sympy.Float("1e-30", 40)
+# Variable expressions: agreement at every sample point within this relative error.
+_SYMBOLIC_TOL = 1e-9
+# Sample values for variables: irrational-looking, away from 0, 1 and common poles.
+_SAMPLES = (
+    (0.7310585, 1.3173, 2.1137),
+    (1.6180339, 0.4142135, 2.7182818),
+    (3.1415926, 1.7320508, 0.5772156),
+)
+_NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
+
+
+def is_equiv(pred: Any, gold: Any) -> bool:
+    """True when ``pred`` is equivalent to ``gold`` under method.md section 7's policy.
+
+    Not symmetric: the gold side decides integer exactness and the choice-letter form.
+    Accepts numbers too (``27.0`` from a float gold field). Never raises.
+    """
+    try:
+        return _is_equiv(_as_text(pred), _as_text(gold))
+    except Exception:  # noqa: BLE001 - model junk must grade False, never crash a run
+        return False
+
+
+def _as_text(x: Any) -> str:
+    if isinstance(x, str):
+        return x
+    if isinstance(x, bool) or x is None:
+        raise TypeError("not an answer")
+    if isinstance(x, (int, float)):
+        return repr(x)
+    raise TypeError("not an answer")
+
+
+def _is_equiv(pred: str, gold: str) -> bool:
+    precheck(pred)
+    precheck(gold)
+    p = normalize_answer(pred)
+    g = normalize_answer(gold)
+    if not p or not g:
+        return False
+    if p == g:
+        return True
+    letter = choice_letter(g)
+    if letter is not None:
+        return choice_letter(p) == letter
+    fp, fg = _fast_number(p), _fast_number(g)
+    if fp is not None and fg is not None:
+        return _rational_equal(fg[0], fp[0], inexact=fp[1] or fg[1])
+    return nodes_equal(parse_answer(g), parse_answer(p))
+
+
+def _fast_number(s: str) -> tuple[Fraction, bool] | None:
+    """A plain decimal literal as an exact Fraction (and whether it had a decimal point)."""
+    if len(s) > 400 or not _NUMBER_RE.fullmatch(s):
+        return None
+    return Fraction(s), "." in s
+
+
+def _rational_equal(g: Any, p: Any, inexact: bool) -> bool:
+    if g == p:
+        return True
+    if not inexact or g == int(g):
+        return False  # exact forms differ, or an integer gold needs an exact match
+    return abs(p - g) <= REL_TOL * abs(g)
+
+
+# -- structures --------------------------------------------------------------------------
+
+
+def nodes_equal(g: Node, p: Node) -> bool:
+    """Compare a gold structure with a predicted one."""
+    if isinstance(g, Equation) or isinstance(p, Equation):
+        return _equations_equal(g, p)
+    if isinstance(g, Scalar):
+        return isinstance(p, Scalar) and scalars_equal(g, p)
+    if isinstance(g, Seq):
+        if isinstance(p, Seq):
+            return (g.open, g.close) == (p.open, p.close) and _ordered(g.items, p.items)
+        # `1, 2` for gold `(1, 2)`: same elements in the same order.
+        return isinstance(p, Coll) and g.open + g.close == "()" and _ordered(g.items, p.items)
+    if isinstance(g, Coll):
+        if isinstance(p, Coll) or (isinstance(p, Seq) and p.open + p.close == "()"):
+            return _unordered(g.items, p.items)
+        return False
+    if isinstance(g, UnionOf):
+        return isinstance(p, UnionOf) and _unordered(g.parts, p.parts)
+    if isinstance(g, Matrix):
+        return (
+            isinstance(p, Matrix)
+            and len(g.rows) == len(p.rows)
+            and all(_ordered(a, b) for a, b in zip(g.rows, p.rows, strict=True))
+        )
+    return False
+
+
+def _equations_equal(g: Node, p: Node) -> bool:
+    if isinstance(g, Equation) and isinstance(p, Equation):
+        if nodes_equal(g.lhs, p.lhs) and nodes_equal(g.rhs, p.rhs):
+            return True
+        sides = (g.lhs, g.rhs, p.lhs, p.rhs)
+        if all(isinstance(n, Scalar) and n.parsed is not None for n in sides):
+            gl, gr, pl, pr = (n.parsed for n in sides)  # type: ignore[union-attr]
+            dg = gl.expr - gr.expr
+            dp = pl.expr - pr.expr
+            return _values_equal(dg, dp, False) or _values_equal(dg, -dp, False)
+        return False
+    if isinstance(g, Equation):
+        return g.simple and nodes_equal(g.rhs, p)  # gold `x = 3`, pred `3`
+    assert isinstance(p, Equation)
+    return p.simple and nodes_equal(g, p.rhs)  # pred `x = 3`, gold `3`
+
+
+def _ordered(gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
+    return len(gs) == len(ps) and all(nodes_equal(a, b) for a, b in zip(gs, ps, strict=True))
+
+
+def _unordered(gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
+    if len(gs) != len(ps):
+        return False
+    left = list(ps)
+    for g in gs:
+        for j, p in enumerate(left):
+            if nodes_equal(g, p):
+                del left[j]
+                break
+        else:
+            return False
+    return True
+
+
+# -- scalars -----------------------------------------------------------------------------
+
+
+def scalars_equal(g: Scalar, p: Scalar) -> bool:
+    """Scalars: identical text, then value equality, then loose text for words."""
+    if g.text == p.text:
+        return True
+    if g.parsed is not None and p.parsed is not None:
+        inexact = g.parsed.inexact or p.parsed.inexact
+        if _values_equal(g.parsed.expr, p.parsed.expr, inexact):
+            return True
+    tg, tp = normalize_text(g.text), normalize_text(p.text)
+    if re.search(r"[a-z]{3,}", tg.lower()):
+        return tg == tp
+    return _strict_text(g.text) == _strict_text(p.text)
+
+
+def _strict_text(s: str) -> str:
+    return re.sub(r"[\s{}]", "", s)
+
+
+def _values_equal(g: Any, p: Any, inexact: bool) -> bool:
+    if g == p:
+        return True
+    gfree, pfree = g.free_symbols, p.free_symbols
+    if not gfree and not pfree:
+        return _numbers_equal(g, p, inexact)
+    # Different symbol sets can still be equal (`\sin^2 x + \cos^2 x` vs `1`): probe them all.
+    return _same_at_samples(g, p, sorted(gfree | pfree, key=str))
+
+
+def _numbers_equal(g: Any, p: Any, inexact: bool) -> bool:
+    if not (g.is_finite and p.is_finite):
+        return False  # oo == oo was caught above; zoo / nan never match
+    if g.is_Rational and p.is_Rational:
+        return _rational_equal(g, p, inexact)
+    gv, pv = g.evalf(40), p.evalf(40)
+    if not (gv.is_number and pv.is_number):
+        return False
+    diff = abs(gv - pv)
+    scale = max(abs(gv), sympy.Integer(1))
+    if bool(diff <= _EXACT_TOL * scale):
+        return True  # exact forms agree: symbolic equality
+    if not inexact or (g.is_Integer):
+        return False
+    return bool(diff <= REL_TOL * abs(gv))
+
+
+def _same_at_samples(g: Any, p: Any, symbols: list[Any]) -> bool:
+    """Expressions with variables: equal values at several fixed points.
+
+    Numeric probing instead of ``simplify``/``expand``: it is bounded in time (no expansion of
+    ``(x + y + z)^{200}``) and decides the usual answer forms (factored vs expanded, rewritten
+    fractions) reliably.
+    """
+    checked = 0
+    for row in _SAMPLES:
+        point = {s: sympy.Float(row[k % len(row)] + 0.1 * (k // len(row)), 30)
+                 for k, s in enumerate(symbols)}  # fmt: skip
+        try:
+            gv = complex(g.evalf(30, subs=point))
+            pv = complex(p.evalf(30, subs=point))
+        except (TypeError, ValueError, ArithmeticError):
+            continue  # unevaluable here (e.g. an unknown function): try the next point
+        if not all(map(_finite, (gv, pv))):
+            continue
+        if abs(gv - pv) > _SYMBOLIC_TOL * max(1.0, abs(gv)):
+            return False
+        checked += 1
+    return checked >= 2
+
+
+def _finite(z: complex) -> bool:
+    return z == z and abs(z) != float("inf")

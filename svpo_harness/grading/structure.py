@@ -1,0 +1,192 @@
+"""Answer structure: scalars, tuples/intervals, sets, unions, matrices and equations.
+
+``parse_answer`` splits a normalised answer at top-level separators (``,``, ``\\cup``, ``=``,
+``&``/``\\cr`` in matrices) and hands each scalar to the safe expression parser.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .normalize import THOUSANDS_RE, mixed_to_sum
+from .safe_parse import Parsed, ParseError, parse_expression
+
+# Most elements in one tuple/set/matrix; bounds the quadratic unordered matching.
+MAX_ITEMS = 64
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """One expression; ``parsed`` is None when it is plain text."""
+
+    text: str
+    parsed: Parsed | None
+
+
+@dataclass(frozen=True)
+class Seq:
+    """Ordered: tuple ``(a, b)``, interval ``[a, b)``, vector ``\\langle a, b\\rangle``."""
+
+    open: str
+    close: str
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Coll:
+    """Unordered: a ``\\{...\\}`` set or a bare list ``a, b`` (all solutions)."""
+
+    items: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class UnionOf:
+    """``A \\cup B``: compared as an unordered collection of parts."""
+
+    parts: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Matrix:
+    rows: tuple[tuple[Node, ...], ...]
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``lhs = rhs``; ``simple`` when lhs is a lone name (``x``, ``f(x)``, ``\\theta``)."""
+
+    lhs: Node
+    rhs: Node
+    simple: bool
+
+
+Node = Scalar | Seq | Coll | UnionOf | Matrix | Equation
+
+_OPEN = "([{"
+_CLOSE = ")]}"
+_SIMPLE_LHS_RE = re.compile(
+    r"^(?:[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?|\\[a-zA-Z]+)(?:\s*\(\s*[a-zA-Z]\s*\))?$"
+)
+_MATRIX_RE = re.compile(
+    r"^\\begin\{([pbvBV]?matrix|smallmatrix|array)\}(.*)\\end\{\1\}$", re.DOTALL
+)
+
+
+def _depth_map(s: str) -> list[int]:
+    """Bracket depth before each character, counting ``\\{``/``\\}`` like braces."""
+    depths = []
+    d = 0
+    for c in s:
+        if c in _CLOSE:
+            d -= 1
+        depths.append(d)
+        if c in _OPEN:
+            d += 1
+    return depths
+
+
+def split_top(s: str, sep: str) -> list[str]:
+    """Split ``s`` at occurrences of ``sep`` outside any bracket."""
+    if sep not in s:
+        return [s]
+    depths = _depth_map(s)
+    parts = []
+    start = 0
+    i = 0
+    while i < len(s):
+        if depths[i] == 0 and s.startswith(sep, i):
+            parts.append(s[start:i])
+            i += len(sep)
+            start = i
+        else:
+            i += 1
+    parts.append(s[start:])
+    return parts
+
+
+def _outer_spans(s: str) -> bool:
+    """True when the bracket opened at ``s[0]`` closes at the last character."""
+    depths = _depth_map(s)
+    return len(s) >= 2 and all(d > 0 for d in depths[1:-1]) and depths[-1] == 0
+
+
+def _split_equation(s: str) -> list[str]:
+    """Split at top-level ``=`` that are not part of ``<=``, ``>=``, ``!=``, ``\\le``."""
+    parts = split_top(s, "=")
+    if len(parts) < 2:
+        return parts
+    for left in parts[:-1]:
+        if left.endswith(("<", ">", "!", ":")):
+            return [s]
+    return parts
+
+
+def _items(inner: str) -> tuple[Node, ...]:
+    parts = split_top(inner, ",")
+    if len(parts) > MAX_ITEMS:
+        raise ValueError("too many items")
+    return tuple(parse_answer(p) for p in parts)
+
+
+def _scalar(s: str) -> Scalar:
+    s = mixed_to_sum(s)
+    try:
+        return Scalar(s, parse_expression(s))
+    except ParseError:
+        return Scalar(s, None)
+
+
+def _matrix(body: str, env: str) -> Matrix:
+    if env == "array":
+        body = re.sub(r"^\s*\{[^{}]*\}", "", body)  # column spec `{cc}`
+    rows = [r for r in re.split(r"\\cr(?![a-zA-Z])", body) if r.strip() and r.strip() != "\\hline"]
+    if len(rows) > MAX_ITEMS:
+        raise ValueError("too many rows")
+    cells = []
+    for r in rows:
+        cols = r.replace("\\hline", "").split("&")
+        if len(cols) > MAX_ITEMS:
+            raise ValueError("too many columns")
+        cells.append(tuple(parse_answer(c) for c in cols))
+    return Matrix(tuple(cells))
+
+
+def parse_answer(s: str) -> Node:
+    """Parse a normalised answer into its structure (never evaluates text as code)."""
+    s = s.strip()
+    if THOUSANDS_RE.fullmatch(s):
+        s = s.replace(",", "")  # also on the right of `x = 58,500`
+    if s.count("\\pm") == 1 and "\\mp" not in s:
+        # `1 \pm \sqrt{2}` is the set of both values.
+        return Coll((parse_answer(s.replace("\\pm", "+")), parse_answer(s.replace("\\pm", "-"))))
+    parts = split_top(s, "\\cup")
+    if len(parts) > 1:
+        return UnionOf(tuple(parse_answer(p) for p in parts))
+    m = _MATRIX_RE.match(s)
+    if m:
+        return _matrix(m.group(2), m.group(1))
+    commas = split_top(s, ",")
+    if len(commas) > 1 and not THOUSANDS_RE.fullmatch(_split_equation(s)[-1].strip()):
+        if len(commas) > MAX_ITEMS:
+            raise ValueError("too many items")
+        return Coll(tuple(parse_answer(p) for p in commas))
+    eq = _split_equation(s)
+    if len(eq) >= 2:
+        lhs, rhs = eq[0].strip(), eq[-1].strip()
+        return Equation(parse_answer(lhs), parse_answer(rhs), bool(_SIMPLE_LHS_RE.match(lhs)))
+    m = re.match(r"^(.+?)\\in(?![a-zA-Z])(.+)$", s)
+    if m and _SIMPLE_LHS_RE.match(m.group(1).strip()):
+        return parse_answer(m.group(2))  # `x \in [1, 2]`
+    if s.startswith("\\{") and s.endswith("\\}") and _outer_spans(s[1:]):
+        inner = s[2:-2].strip()
+        return Coll(_items(inner) if inner else ())
+    if s.startswith("\\langle") and s.endswith("\\rangle"):
+        return Seq("(", ")", _items(s[len("\\langle") : -len("\\rangle")]))
+    if s[:1] in "([" and s[-1:] in ")]" and _outer_spans(s):
+        inner = s[1:-1]
+        if len(split_top(inner, ",")) >= 2:
+            return Seq(s[0], s[-1], _items(inner))
+        if s[0] + s[-1] in ("()", "[]") and inner.strip():
+            return parse_answer(inner)  # redundant brackets: `(52_8)`, `(\begin{pmatrix}..)`
+    return _scalar(s)
