@@ -30,8 +30,4 @@ def main() -> None:
 
 for _name, _target in COMMANDS.items():
     _module, _attr = _target.split(":")
-    try:
-        main.add_command(getattr(importlib.import_module(_module), _attr), _name)
-    except ModuleNotFoundError as _err:  # a command whose module is not built yet
-        if _err.name != _module:
-            raise
+    main.add_command(getattr(importlib.import_module(_module), _attr), _name)
