@@ -79,8 +79,12 @@ class SVPOLM(HFLM):
 
     @classmethod
     def create_from_arg_obj(cls, arg_dict: dict[str, Any], additional_config: dict | None = None):
+        # lm-eval's CLI always sends device/batch_size as additional_config: a value given in
+        # model_args wins over those defaults instead of clashing with them.
         args = dict(arg_dict)
-        extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
+        extra = {
+            k: v for k, v in (additional_config or {}).items() if v is not None and k not in args
+        }
         backend = str(args.pop("backend", "hf"))
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
