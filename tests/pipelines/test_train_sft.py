@@ -13,8 +13,18 @@ from svpo_harness.pipelines.train_config import TrainConfig
 
 def _cfg(model, out, **over) -> TrainConfig:
     base = dict(
-        objective="sft", model=str(model), data="arith", out=str(out), full=True, lr=3e-3,
-        max_steps=6, batch_size=8, arith_n=96, step_format="arith", save_every=2, seed=3,
+        objective="sft",
+        model=str(model),
+        data="arith",
+        out=str(out),
+        full=True,
+        lr=3e-3,
+        max_steps=6,
+        batch_size=8,
+        arith_n=96,
+        step_format="arith",
+        save_every=2,
+        seed=3,
         max_length=128,
     )
     base.update(over)
@@ -75,12 +85,19 @@ def test_refuses_to_clobber_an_earlier_run(micro_model, tmp_path):
 
 
 def test_sft_records_file_and_bad_line(micro_model, tmp_path):
-    good = {"type": "sft", "schema_version": 1, "question_id": "q1", "question": "Tom has 3 apples.",
-            "steps": ["He buys 2, so 3 + 2 = 5.", "The answer is 5."], "step_format": "arith"}
+    good = {
+        "type": "sft",
+        "schema_version": 1,
+        "question_id": "q1",
+        "question": "Tom has 3 apples.",
+        "steps": ["He buys 2, so 3 + 2 = 5.", "The answer is 5."],
+        "step_format": "arith",
+    }
     data = tmp_path / "sft.jsonl"
     data.write_text(json.dumps(good) + "\n" + json.dumps(good | {"question_id": "q2"}) + "\n")
-    result = run_training(_cfg(micro_model, tmp_path / "d", data=str(data), max_steps=2),
-                          progress=False)
+    result = run_training(
+        _cfg(micro_model, tmp_path / "d", data=str(data), max_steps=2), progress=False
+    )
     assert result.summary["examples"] == 2
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps(good) + "\n" + json.dumps({**good, "steps": "oops"}) + "\n")

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import load_jsonl
+from grading_data import load_jsonl
 
 from svpo_harness.grading import extract_answer, grade_many
 from svpo_harness.grading.structure import split_top

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import load_jsonl
+from grading_data import load_jsonl
 
 from svpo_harness.grading import extract_answer, grade_many
 
