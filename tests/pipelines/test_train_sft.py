@@ -110,3 +110,52 @@ def test_config_is_checked_before_anything_loads():
         TrainConfig(model="x", out="y", batch_size=0)
     with pytest.raises(ValueError, match="pair records"):
         TrainConfig(model="x", out="y", objective="dpo", data="arith")
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_from_the_command_line(micro_model, tmp_path):
+    """A real `kill -9` of `svpo train`, then `--resume` finishes from the last step folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    svpo = str(Path(sys.executable).with_name("svpo"))
+    out = tmp_path / "killed"
+    cmd = [
+        svpo,
+        "train",
+        "--model",
+        str(micro_model),
+        "--data",
+        "arith",
+        "--out",
+        str(out),
+        "--full",
+        "--max-steps",
+        "40",
+        "--batch-size",
+        "8",
+        "--arith-n",
+        "200",
+        "--save-every",
+        "2",
+        "--step-format",
+        "arith",
+        "--lr",
+        "3e-3",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    run_dir = tmp_path / "killed.run"
+    while time.time() < deadline and not list(run_dir.glob("step_*/trainer_state.pt")):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "svpo.json").exists()
+    done = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, check=True)
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["steps"] == 40 and summary["resumed_from"] >= 2
+    assert (out / "svpo.json").is_file()
