@@ -17,7 +17,7 @@ from pathlib import Path
 from svpo_harness.pipelines.train_config import TrainConfig
 
 # Tuned once on 2 CPU cores (BENCHMARKS.md, "Demo model"), then fixed.
-DEMO_STEPS = 400
+DEMO_STEPS = 600
 DEMO_BATCH = 32
 DEMO_LR = 3e-3
 
