@@ -135,3 +135,36 @@ def test_dummy_model_scores_every_task_of_the_suite(tmp_path, shared_data):
     assert expected <= set(results)
     for name in expected:
         assert results[name]["acc,none"] == 0.0, name
+
+
+@pytest.mark.slow
+def test_stock_hf_model_runs_a_benchmark_task(tmp_path, shared_data, micro_checkpoint):
+    """`lm_eval --model hf` with a tiny local model on svpo_gsm8k (data from SVPO_DATA_DIR)."""
+    env = {**os.environ, "SVPO_DATA_DIR": str(shared_data)}
+    lm_eval = Path(sys.executable).with_name("lm_eval")
+    subprocess.run(
+        [
+            str(lm_eval),
+            "--model",
+            "hf",
+            "--model_args",
+            f"pretrained={micro_checkpoint}",
+            "--device",
+            "cpu",
+            "--tasks",
+            "svpo_gsm8k",
+            "--limit",
+            "5",
+            "--gen_kwargs",
+            "max_gen_toks=32",
+            "--output_path",
+            str(tmp_path),
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())["results"]
+    assert set(results["svpo_gsm8k"]) >= {"acc,none", "acc_flexible,none", "math_verify,none"}
