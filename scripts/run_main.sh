@@ -45,6 +45,6 @@ print(f"{'run':14s} {'acc':>6s} {'acc_flexible':>12s}")
 for run in ("hf-greedy", "svpo-greedy", "svpo-maj5", "svpo-sbs-3-5"):
     res = json.loads(max((out / run).rglob("results_*.json")).read_text())["results"]["svpo_arith"]
     print(f"{run:14s} {res['acc,none']:6.3f} {res['acc_flexible,none']:12.3f}")
-print("\nThe value head is freshly initialised here (values near 0), so SBS ranks steps almost at\n"
+print("\nThe value head is freshly initialised (untrained), so SBS ranks steps almost at\n"
       "random: SVPO training of the head arrives with the training issue.")
 PY

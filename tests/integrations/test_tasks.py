@@ -108,29 +108,26 @@ def test_scoring_on_recorded_model_outputs(shared_data):
     assert agree == total
 
 
-@pytest.mark.slow
-def test_dummy_model_scores_every_task_of_the_suite(tmp_path, shared_data):
-    env = {**os.environ, "SVPO_DATA_DIR": str(shared_data)}
+def run_stock_lm_eval(tmp_path: Path, data_dir: Path, *args: str) -> dict:
+    """Run the stock `lm_eval` console script (as a user would) and return its results dict."""
+    env = {**os.environ, "SVPO_DATA_DIR": str(data_dir)}
     lm_eval = Path(sys.executable).with_name("lm_eval")
     subprocess.run(
-        [
-            str(lm_eval),
-            "--model",
-            "dummy",
-            "--tasks",
-            "svpo_math_suite",
-            "--limit",
-            "2",
-            "--output_path",
-            str(tmp_path),
-        ],
+        [str(lm_eval), *args, "--output_path", str(tmp_path)],
         check=True,
         env=env,
         capture_output=True,
         text=True,
         cwd=tmp_path,
     )
-    results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())["results"]
+    return json.loads(next(tmp_path.rglob("results_*.json")).read_text())["results"]
+
+
+@pytest.mark.slow
+def test_dummy_model_scores_every_task_of_the_suite(tmp_path, shared_data):
+    results = run_stock_lm_eval(
+        tmp_path, shared_data, "--model", "dummy", "--tasks", "svpo_math_suite", "--limit", "2"
+    )
     expected = {p.stem for p in TASK_FILES} - {"svpo_arith"}
     assert expected <= set(results)
     for name in expected:
@@ -140,31 +137,20 @@ def test_dummy_model_scores_every_task_of_the_suite(tmp_path, shared_data):
 @pytest.mark.slow
 def test_stock_hf_model_runs_a_benchmark_task(tmp_path, shared_data, micro_checkpoint):
     """`lm_eval --model hf` with a tiny local model on svpo_gsm8k (data from SVPO_DATA_DIR)."""
-    env = {**os.environ, "SVPO_DATA_DIR": str(shared_data)}
-    lm_eval = Path(sys.executable).with_name("lm_eval")
-    subprocess.run(
-        [
-            str(lm_eval),
-            "--model",
-            "hf",
-            "--model_args",
-            f"pretrained={micro_checkpoint}",
-            "--device",
-            "cpu",
-            "--tasks",
-            "svpo_gsm8k",
-            "--limit",
-            "5",
-            "--gen_kwargs",
-            "max_gen_toks=32",
-            "--output_path",
-            str(tmp_path),
-        ],
-        check=True,
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
+    results = run_stock_lm_eval(
+        tmp_path,
+        shared_data,
+        "--model",
+        "hf",
+        "--model_args",
+        f"pretrained={micro_checkpoint}",
+        "--device",
+        "cpu",
+        "--tasks",
+        "svpo_gsm8k",
+        "--limit",
+        "5",
+        "--gen_kwargs",
+        "max_gen_toks=32",
     )
-    results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())["results"]
     assert set(results["svpo_gsm8k"]) >= {"acc,none", "acc_flexible,none", "math_verify,none"}
