@@ -20,13 +20,10 @@ import functools
 import json
 import math
 import os
-import tempfile
 import types
 import typing
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from svpo_harness.core.step_format import StepFormat
@@ -415,106 +412,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-# -- files -------------------------------------------------------------------------------------
-def read_jsonl_records(path: str | Path, kind: str | tuple[str, ...] | None) -> Iterator[Record]:
-    """Validate and yield the records of ``kind`` (a name, a tuple of names, or None = all).
 
-    A file may mix kinds (pairs, step_q and path records from one annotation run); lines of
-    other known kinds are skipped, unknown kinds are errors. Blank lines are skipped. A torn
-    last line (no newline, not valid JSON: a killed writer) is ignored with a warning.
-    """
-    wanted = (kind,) if isinstance(kind, str) else kind
-    for k in wanted or ():
-        if k not in RECORD_TYPES:
-            raise ValueError(f"unknown record kind {k!r}; known: {', '.join(RECORD_TYPES)}")
-    with open(path, encoding="utf-8", newline="\n") as fh:
-        for number, text in enumerate(fh, start=1):
-            if not text.strip():
-                continue
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                if not text.endswith("\n"):  # the last line, cut short by a killed writer
-                    warnings.warn(f"{path}:{number}: ignoring a torn last line (killed writer?)",
-                                  stacklevel=2)
-                    return
-                raise RecordError(path, number, "(line)", f"expected valid JSON, got error: "
-                                  f"{exc.msg} at column {exc.colno}") from None
-            record_kind = data.get("type") if isinstance(data, dict) else None
-            if wanted is not None and record_kind in RECORD_TYPES and record_kind not in wanted:
-                continue
-            yield record_from_dict(data, path=path, line=number)
-
-
-def repair_jsonl_tail(path: str | Path) -> int:
-    """Cut a torn last line left by a killed writer; returns the bytes removed (warns if any).
-
-    A complete JSON line that only lacks its newline gets the newline instead (nothing lost).
-    """
-    p = Path(path)
-    if not p.exists() or p.stat().st_size == 0:
-        return 0
-    with open(p, "r+b") as fh:
-        fh.seek(-1, os.SEEK_END)
-        if fh.read(1) == b"\n":
-            return 0
-        size = fh.seek(0, os.SEEK_END)
-        line_start, end = 0, size
-        while end > 0:  # scan back in 64 KiB chunks for the last newline
-            start = max(0, end - (1 << 16))
-            fh.seek(start)
-            cut = fh.read(end - start).rfind(b"\n")
-            if cut >= 0:
-                line_start = start + cut + 1
-                break
-            end = start
-        fh.seek(line_start)
-        tail = fh.read()
-        try:
-            json.loads(tail.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            fh.truncate(line_start)
-            os.fsync(fh.fileno())
-            warnings.warn(f"{p}: dropped a torn last line ({len(tail)} bytes) left by a killed "
-                          "run; earlier records are intact", stacklevel=2)
-            return len(tail)
-        fh.write(b"\n")
-        os.fsync(fh.fileno())
-        return 0
-
-
-def append_jsonl(path: str | Path, record: Record | dict[str, Any]) -> None:
-    """Append one record as one line: write, flush, fsync (a kill loses at most this record).
-
-    A dict is validated first, so a writer can never leave a line its reader would reject.
-    """
-    data = to_dict(record if dataclasses.is_dataclass(record) else record_from_dict(record))
-    line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False) + "\n"
-    repair_jsonl_tail(path)
-    with open(path, "ab") as fh:
-        fh.write(line.encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def atomic_write_json(path: str | Path, obj: Any) -> None:
-    """Write a whole JSON file atomically: temp file in the same folder, fsync, os.replace."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, ensure_ascii=False, indent=2, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable (not possible on every platform)
-        dir_fd = os.open(p.parent, os.O_RDONLY)
-        os.fsync(dir_fd)
-        os.close(dir_fd)
-    except OSError:
-        pass
+# File I/O (read_jsonl_records, append_jsonl, repair_jsonl_tail, atomic_write_json) lives in
+# svpo_harness.core.jsonl_io.
+__all__ = [
+    "SCHEMA_VERSION", "RECORD_TYPES", "Record", "RecordError", "TreeNode", "TreeRecord",
+    "PairRecord", "StepQRecord", "PathRecord", "SFTExample", "record_from_dict", "to_dict",
+]

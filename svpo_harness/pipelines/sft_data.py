@@ -60,7 +60,8 @@ def build_sft_data(
     source: str, tokenizer: Any, step_format: StepFormat, max_length: int, arith_n: int = 20000
 ) -> SFTData:
     """All SFT examples of ``source`` ("arith" or a JSONL file of sft/path records)."""
-    from svpo_harness.core.schemas import PathRecord, SFTExample, read_jsonl_records
+    from svpo_harness.core.jsonl_io import read_jsonl_records
+    from svpo_harness.core.schemas import PathRecord, SFTExample
 
     eos = tokenizer.eos_token_id
     if eos is None:

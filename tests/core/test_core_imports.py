@@ -12,6 +12,7 @@ CORE_MODULES = [
     "svpo_harness.core.seeding",
     "svpo_harness.core.arith",
     "svpo_harness.core.schemas",
+    "svpo_harness.core.jsonl_io",
     "svpo_harness.core.search",
     "svpo_harness.data.problems",
 ]

@@ -10,6 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from svpo_harness.core.jsonl_io import (
+    append_jsonl,
+    atomic_write_json,
+    read_jsonl_records,
+    repair_jsonl_tail,
+)
 from svpo_harness.core.schemas import (
     SCHEMA_VERSION,
     PairRecord,
@@ -19,11 +25,7 @@ from svpo_harness.core.schemas import (
     StepQRecord,
     TreeNode,
     TreeRecord,
-    append_jsonl,
-    atomic_write_json,
-    read_jsonl_records,
     record_from_dict,
-    repair_jsonl_tail,
     to_dict,
 )
 from svpo_harness.core.step_format import ARITH
