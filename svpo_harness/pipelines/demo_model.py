@@ -2,7 +2,7 @@
 
 Steps: a locally trained BPE tokenizer and a ~0.9M-parameter Llama (engines.tiny_model), full-
 weight SFT on the arithmetic world's train split, then a freshly initialised value head so value-
-guided decoding runs on it (its values stay near zero until `svpo train --objective svpo`).
+guided decoding runs on it (its values are uninformative until the head is trained).
 The step count is fixed (not a time budget) so the same seed gives the same model anywhere; it was
 chosen so greedy decoding still makes step errors (accuracy in BENCHMARKS.md).
 """
