@@ -3,7 +3,8 @@
 method.md section 5: one network, causal LM + this head; output in (-1, 1); the head runs in fp32
 whatever the policy's dtype (a bf16 policy's hidden state is cast up before the linear layer);
 weights initialised N(0, 0.02) and bias 0, so an untrained head gives small, uninformative values
-(std about 0.02 * |h|: within +-0.6 on the demo model, whose final-norm states have |h| ~ 11). Dropout is a setting (default 0.1) and is active only in train mode; inference
+(std about 0.02 * |h|: within +-0.6 on the demo model, whose final-norm states have |h| ~ 11).
+Dropout is a setting (default 0.1) and is active only in train mode; inference
 and the policy/reference log-prob forwards run it in eval mode.
 
 It is deliberately a tiny standalone module saved as its own ``value_head.safetensors`` next to the
