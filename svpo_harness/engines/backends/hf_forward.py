@@ -8,16 +8,43 @@ weight wherever they are.
 
 The value of a state is the value head on the final-layer hidden state (after the final norm:
 ``output_hidden_states[-1]``) at the last token fed (method.md section 2.1).
+
+The KV cache goes in and comes out under the name the model's forward declares: ``cache``
+(newer transformers, where ``past_key_values`` is a deprecated alias due to be removed) or
+``past_key_values`` (older ones); see ``cache_argument``.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 
 from svpo_harness.engines.value_head import ValueHead
+
+_CACHE_ARGUMENT: dict[type, str] = {}
+
+
+def cache_argument(model: Any) -> str:
+    """``"cache"`` if the model's forward takes transformers' new ``cache`` argument, else
+    ``"past_key_values"``; its output carries the cache under the same name.
+
+    Read once per model class from the forward's signature (a PEFT wrapper is looked through
+    to its base model), never from a version string: while both names exist, each model class
+    says which one it declares.
+    """
+    get_base = getattr(model, "get_base_model", None)
+    base = get_base() if callable(get_base) else model
+    cls = type(base)
+    if cls not in _CACHE_ARGUMENT:
+        try:
+            params = inspect.signature(cls.forward).parameters
+        except (TypeError, ValueError):  # no inspectable forward: the long-standing name
+            params = {}
+        _CACHE_ARGUMENT[cls] = "cache" if "cache" in params else "past_key_values"
+    return _CACHE_ARGUMENT[cls]
 
 
 def left_pad(
@@ -62,7 +89,7 @@ def prefix_forward(
         logits_to_keep=1,  # only the last position's logits: saves [len x vocab] per row
     )
     lengths = mask.sum(-1)
-    return out.logits[:, -1].float(), out.past_key_values, mask, lengths
+    return out.logits[:, -1].float(), getattr(out, cache_argument(model)), mask, lengths
 
 
 def feed_chunks(
@@ -95,8 +122,8 @@ def feed_chunks(
         input_ids=ids.to(device),
         attention_mask=mask,
         position_ids=positions,
-        past_key_values=cache,
         use_cache=True,
+        **{cache_argument(model): cache},
         output_hidden_states=want_hidden,
     )
     return out, mask, next_pos + chunk_mask.sum(-1)
