@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job (README.md "Run the main job"): the embedded default, offline on a laptop CPU.
-# 1. a fresh venv with svpo-harness installed from this checkout (CPU torch pinned);
+# 1. a fresh venv with svpo-harness installed from this checkout, every package from the lock
+#    (constraints.txt);
 # 2. `svpo demo-model`: tokenizer + tiny Llama trained from scratch on the arithmetic world;
 # 3. the same checkpoint evaluated on svpo_arith by lm-eval's own greedy `hf` model and by
 #    `--model svpo` with greedy, maj@5 and value-guided SBS(3,5) decoding; a table at the end.
@@ -15,9 +16,19 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 if [ ! -x "$VENV/bin/svpo" ]; then
   echo "== venv: $VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q -c constraints.txt torch==2.13.0
 fi
-"$VENV/bin/pip" install -q -c constraints.txt .
+# Everything from the lock (constraints.txt, hashed; CONTRIBUTING.md "Installs and locks"): pip
+# itself first (pip >= 26 checks a constraint's hash), then the build backend, then the wheel
+# built from this checkout, by its own hash (pip's hash-checking mode covers the whole install).
+grep -E '^pip==' constraints.txt >"$VENV/pip-lock.txt"
+"$VENV/bin/python" -m pip install -q --require-hashes -r "$VENV/pip-lock.txt"
+"$VENV/bin/pip" install -q -c constraints.txt torch==2.13.0 setuptools wheel
+rm -rf "$VENV/wheel" && "$VENV/bin/pip" wheel -q --no-deps --no-build-isolation -w "$VENV/wheel" .
+WHEEL=$(realpath "$VENV"/wheel/svpo_harness-*.whl)
+echo "svpo-harness @ file://$WHEEL --hash=sha256:$(sha256sum "$WHEEL" | cut -d' ' -f1)" \
+  >"$VENV/wheel/requirements.txt"
+"$VENV/bin/pip" uninstall -q -y svpo-harness 2>/dev/null || true  # same version, new build
+"$VENV/bin/pip" install -q -c constraints.txt -r "$VENV/wheel/requirements.txt"
 mkdir -p "$OUT"
 
 if [ ! -f "$OUT/demo-model/svpo.json" ]; then
