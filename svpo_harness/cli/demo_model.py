@@ -14,14 +14,38 @@ import click
 @click.option(
     "--steps", default=None, type=int, help="SFT steps (default: the tuned demo setting)."
 )
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Torch threads for the build (default: OMP_NUM_THREADS if set, else 2). The thread "
+    "count is fixed so a build is deterministic on one machine.",
+)
+@click.option(
+    "--shipped",
+    is_flag=True,
+    help="Copy the model shipped inside the package instead of building one (no training).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing folder.")
-def demo_model(out: Path, seed: int, steps: int | None, overwrite: bool) -> None:
+def demo_model(
+    out: Path, seed: int, steps: int | None, threads: int | None, shipped: bool, overwrite: bool
+) -> None:
     """Build the tiny arithmetic-world policy (+ fresh value head) from scratch, offline."""
-    from svpo_harness.pipelines.demo_model import DEMO_STEPS, build_demo_model
+    from svpo_harness.pipelines.demo_model import (
+        DEMO_STEPS,
+        build_demo_model,
+        copy_shipped_demo_model,
+    )
 
     try:
-        result = build_demo_model(out, seed=seed, steps=steps or DEMO_STEPS, overwrite=overwrite)
-    except FileExistsError as err:
+        if shipped:
+            folder = copy_shipped_demo_model(out, overwrite=overwrite)
+            click.echo(json.dumps({"out": str(folder), "shipped": True}))
+            return
+        result = build_demo_model(
+            out, seed=seed, steps=steps or DEMO_STEPS, threads=threads, overwrite=overwrite
+        )
+    except (FileExistsError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(
         json.dumps(
@@ -30,6 +54,7 @@ def demo_model(out: Path, seed: int, steps: int | None, overwrite: bool) -> None
                 "final_loss": round(result.final_loss, 4),
                 "seconds": round(result.seconds, 1),
                 "parameters": result.parameters,
+                "threads": result.threads,
             }
         )
     )

@@ -8,6 +8,17 @@ integer division) on small non-negative integers. The gold solution uses the ``A
 wrong step is a real arithmetic error a value head can learn to spot, and the last step carries a
 marked answer ``The answer is N.``.
 
+Two solutions per problem. ``solution_steps`` is the gold solution (always right: evaluation and
+rewards use it). ``teacher_steps`` is what a careless teacher wrote, the demonstrations SFT
+learns from: where the story divides ("splits the coins into 3 equal groups and keeps one"),
+the teacher subtracts instead ("12 - 3 = 9") with probability ``teacher_slip`` and carries on
+from the wrong number. This is the world's difficulty, on purpose: a policy that imitates the
+teacher perfectly still answers every problem with a division wrong when it decodes greedily,
+so its greedy accuracy is a property of the world (about the share of problems without a
+division), not of how long it trained or of the CPU's float kernels; and the right step keeps
+real probability, so sampling, search with a verifier, and preference training have something
+to find (method.md sections 3-6). Other steps are right in the demonstrations.
+
 Everything is deterministic: ``generate_problems(n, seed, difficulty)`` depends only on its
 arguments, and the fixed ``train``/``dev``/``test`` splits are derived from ``WORLD_SEED`` and
 ``DEFAULT_DIFFICULTY``, are disjoint by question text, and are generated on the fly (never stored).
@@ -19,7 +30,7 @@ import json
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +52,8 @@ class ArithDifficulty:
     max_factor: int = 4  # multipliers / divisors are drawn from [2, max_factor]
     max_value: int = 100  # every intermediate value stays in [1, max_value]
     ops: tuple[str, ...] = ("+", "-", "*", "/")
+    # probability that the teacher's demonstration of a division step subtracts instead
+    teacher_slip: float = 0.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_ops <= self.max_ops:
@@ -51,13 +64,24 @@ class ArithDifficulty:
             raise ValueError("need max_addend >= 1 and max_factor >= 2")
         if not set(self.ops) <= {"+", "-", "*", "/"} or not ({"+", "-"} & set(self.ops)):
             raise ValueError(f"ops must be a subset of + - * / holding + or -, got {self.ops}")
+        if not 0.0 <= self.teacher_slip <= 1.0:
+            raise ValueError(f"teacher_slip must be in [0, 1], got {self.teacher_slip}")
 
 
 # Fixed before any method is compared on it; do not tune afterwards (changing it changes every
 # split, so every number reported on the arithmetic world would silently stop being comparable).
+# Version 2 (2026-12): smaller numbers, so a tiny model learns the arithmetic itself to a plateau
+# within its build budget, and the careless teacher (see the module doc) sets the difficulty.
 DEFAULT_DIFFICULTY = ArithDifficulty(
-    min_ops=2, max_ops=4, max_start=20, max_addend=10, max_factor=4, max_value=100
+    min_ops=2,
+    max_ops=4,
+    max_start=20,
+    max_addend=9,
+    max_factor=3,
+    max_value=50,
+    teacher_slip=0.65,
 )
+WORLD_VERSION = 2
 WORLD_SEED = 20240615  # the seed of the fixed splits; same "do not change" rule as above
 SPLIT_SIZES: dict[str, int] = {"test": 1000, "dev": 500, "train": 20000}
 # Order in which splits claim question texts: a later split skips every text an earlier one holds.
@@ -66,13 +90,27 @@ _SPLIT_ORDER: tuple[str, ...] = ("test", "dev", "train")
 
 @dataclass(frozen=True)
 class ArithProblem:
-    """One problem. ``solution_steps`` hold no delimiter; join them with ``"\\n"``."""
+    """One problem. ``solution_steps`` hold no delimiter; join them with ``"\\n"``.
+
+    ``solution_steps``/``answer`` are the gold; ``teacher_steps``/``teacher_answer`` the careless
+    teacher's demonstration (equal to the gold when the teacher made no slip).
+    """
 
     question_id: str
     question: str
     solution_steps: tuple[str, ...]
     answer: int
     n_ops: int
+    teacher_steps: tuple[str, ...] = ()
+    teacher_answer: int | None = None
+
+    @property
+    def teacher_slipped(self) -> bool:
+        return self.teacher_answer is not None and self.teacher_steps != self.solution_steps
+
+    @property
+    def n_divisions(self) -> int:
+        return sum(" / " in step for step in self.solution_steps[:-1])
 
     @property
     def solution(self) -> str:
@@ -81,8 +119,14 @@ class ArithProblem:
 
 # -- the story vocabulary (kept small on purpose: the tokenizer is trained on this world) ---------
 _PEOPLE: tuple[tuple[str, str], ...] = (
-    ("Tom", "he"), ("Anna", "she"), ("Ben", "he"), ("Lily", "she"),
-    ("Sam", "he"), ("Mia", "she"), ("Max", "he"), ("Zoe", "she"),
+    ("Tom", "he"),
+    ("Anna", "she"),
+    ("Ben", "he"),
+    ("Lily", "she"),
+    ("Sam", "he"),
+    ("Mia", "she"),
+    ("Max", "he"),
+    ("Zoe", "she"),
 )
 _ITEMS = ("apples", "books", "coins", "cards", "pencils", "stickers", "marbles", "eggs")
 _CONNECTORS = ("Then", "After that,", "Next,", "Later,")
@@ -108,10 +152,14 @@ _VERBS: dict[str, tuple[tuple[str, str], ...]] = {
         ("The number of {item} {s_has} grows {k} times.", "The {item} grow {k} times, so"),
     ),
     "/": (
-        ("{s} splits the {item} into {k} equal groups and keeps one group.",
-         "{s} keeps one of {k} groups, so"),
-        ("{s} puts the {item} into {k} equal boxes and keeps one box.",
-         "{s} keeps one of {k} boxes, so"),
+        (
+            "{s} splits the {item} into {k} equal groups and keeps one group.",
+            "{s} keeps one of {k} groups, so",
+        ),
+        (
+            "{s} puts the {item} into {k} equal boxes and keeps one box.",
+            "{s} keeps one of {k} boxes, so",
+        ),
     ),
 }
 
@@ -153,7 +201,8 @@ def _make_problem(rng: random.Random, question_id: str, diff: ArithDifficulty) -
     n_ops = rng.randint(diff.min_ops, diff.max_ops)
     x = rng.randint(2, diff.max_start)
     sentences = [f"{name} has {x} {item}."]
-    steps: list[str] = []
+    leads: list[tuple[str, str, int]] = []  # (step lead, op, amount) per operation
+    start = x
     for i in range(n_ops):
         picked = _pick_step(rng, x, diff)
         if picked is None:  # cannot happen with a valid difficulty, but never loop forever
@@ -161,7 +210,8 @@ def _make_problem(rng: random.Random, question_id: str, diff: ArithDifficulty) -
         op, k = picked
         question_tpl, step_tpl = rng.choice(_VERBS[op])
         fill = {
-            "k": k, "item": item,
+            "k": k,
+            "item": item,
             "s_has": f"{name} has" if i == 0 else ("he has" if pron == "he" else "she has"),
         }
         if i == 0:
@@ -170,13 +220,33 @@ def _make_problem(rng: random.Random, question_id: str, diff: ArithDifficulty) -
             connector = rng.choice(_CONNECTORS)
             sentence = f"{connector} " + _lower_first(question_tpl.format(s=pron, **fill))
         sentences.append(sentence)
-        y = _apply(op, x, k)
         subject = name if i == 0 else pron.capitalize()
-        steps.append(f"{step_tpl.format(s=subject, **fill)} {x} {op} {k} = {y}.")
-        x = y
+        leads.append((step_tpl.format(s=subject, **fill), op, k))
+        x = _apply(op, x, k)
     sentences.append(rng.choice(_QUESTIONS).format(item=item, name=name))
+    gold, answer = _write_steps(start, leads, slips=[False] * len(leads))
+    # The teacher's slips come from their own stream, drawn after the story, so the gold
+    # problem does not depend on teacher_slip.
+    teacher_rng = random.Random(rng.getrandbits(63))
+    slips = [op == "/" and teacher_rng.random() < diff.teacher_slip for _, op, _ in leads]
+    teacher, teacher_answer = _write_steps(start, leads, slips)
+    return ArithProblem(
+        question_id, " ".join(sentences), gold, answer, len(leads), teacher, teacher_answer
+    )
+
+
+def _write_steps(
+    start: int, leads: Sequence[tuple[str, str, int]], slips: Sequence[bool]
+) -> tuple[tuple[str, ...], int]:
+    """The solution steps from ``start``; a slipped division subtracts and the chain goes on."""
+    x, steps = start, []
+    for (lead, op, k), slip in zip(leads, slips, strict=True):
+        op = "-" if slip else op
+        y = _apply(op, x, k)
+        steps.append(f"{lead} {x} {op} {k} = {y}.")
+        x = y
     steps.append(f"The answer is {x}.")
-    return ArithProblem(question_id, " ".join(sentences), tuple(steps), x, len(steps) - 1)
+    return tuple(steps), x
 
 
 def _lower_first(text: str) -> str:
@@ -198,7 +268,9 @@ def generate_problems(
         raise ValueError(f"n must be >= 0, got {n}")
     out = []
     for i in range(n):
-        rng = random.Random(derive_seed("arith", seed, i, difficulty))
+        # The story knobs seed the problem; teacher_slip only changes the teacher's steps.
+        story = replace(difficulty, teacher_slip=0.0)
+        rng = random.Random(derive_seed("arith", seed, i, story))
         out.append(_make_problem(rng, f"arith-s{seed}-{i:05d}", difficulty))
     return out
 

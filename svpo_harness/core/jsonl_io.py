@@ -44,11 +44,16 @@ def read_jsonl_records(path: str | Path, kind: str | tuple[str, ...] | None) -> 
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
                 if not text.endswith("\n"):  # the last line, cut short by a killed writer
-                    warnings.warn(f"{path}:{number}: ignoring a torn last line (killed writer?)",
-                                  stacklevel=2)
+                    warnings.warn(
+                        f"{path}:{number}: ignoring a torn last line (killed writer?)", stacklevel=2
+                    )
                     return
-                raise RecordError(path, number, "(line)", f"expected valid JSON, got error: "
-                                  f"{exc.msg} at column {exc.colno}") from None
+                raise RecordError(
+                    path,
+                    number,
+                    "(line)",
+                    f"expected valid JSON, got error: {exc.msg} at column {exc.colno}",
+                ) from None
             record_kind = data.get("type") if isinstance(data, dict) else None
             if wanted is not None and record_kind in RECORD_TYPES and record_kind not in wanted:
                 continue
@@ -84,8 +89,11 @@ def repair_jsonl_tail(path: str | Path) -> int:
         except (UnicodeDecodeError, json.JSONDecodeError):
             fh.truncate(line_start)
             os.fsync(fh.fileno())
-            warnings.warn(f"{p}: dropped a torn last line ({len(tail)} bytes) left by a killed "
-                          "run; earlier records are intact", stacklevel=2)
+            warnings.warn(
+                f"{p}: dropped a torn last line ({len(tail)} bytes) left by a killed "
+                "run; earlier records are intact",
+                stacklevel=2,
+            )
             return len(tail)
         fh.write(b"\n")
         os.fsync(fh.fileno())

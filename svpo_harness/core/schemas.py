@@ -37,8 +37,9 @@ FINISH_REASONS = ("delimiter", "eos", "length")
 class RecordError(ValueError):
     """A malformed record: ``FILE:LINE: field 'x': expected ..., got ...``."""
 
-    def __init__(self, path: str | os.PathLike[str] | None, line: int | None, field: str,
-                 message: str) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None, line: int | None, field: str, message: str
+    ) -> None:
         self.path, self.line, self.field, self.message = path, line, field, message
         where = f"{path if path is not None else '<record>'}:{line if line is not None else '?'}"
         super().__init__(f"{where}: field '{field}': {message}")
@@ -76,7 +77,9 @@ class TreeNode(_Rules):
 
     UNIT: ClassVar[tuple[str, ...]] = ("value", "reward")
     CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "terminal_reason": TERMINAL_REASONS, "finish_reason": FINISH_REASONS}
+        "terminal_reason": TERMINAL_REASONS,
+        "finish_reason": FINISH_REASONS,
+    }
     node_id: int
     parent_id: int | None
     depth: int
@@ -110,11 +113,17 @@ class TreeNode(_Rules):
         if self.N and abs(self.W / self.N) > 1.0 + 1e-6:
             raise err("W", f"expected W / N in [-1, 1], got {self.W} / {self.N}")
         if self.terminal != (self.terminal_reason is not None):
-            raise err("terminal_reason", "expected a reason exactly when terminal, got "
-                      f"{self.terminal_reason!r} with terminal={self.terminal}")
+            raise err(
+                "terminal_reason",
+                "expected a reason exactly when terminal, got "
+                f"{self.terminal_reason!r} with terminal={self.terminal}",
+            )
         if self.eos_appended != bool(self.appended_ids):
-            raise err("appended_ids", "expected ids exactly when eos_appended, got "
-                      f"{list(self.appended_ids)} with eos_appended={self.eos_appended}")
+            raise err(
+                "appended_ids",
+                "expected ids exactly when eos_appended, got "
+                f"{list(self.appended_ids)} with eos_appended={self.eos_appended}",
+            )
 
 
 @dataclass(frozen=True)
@@ -143,18 +152,26 @@ class TreeRecord(_Rules):
         for i, node in enumerate(self.nodes):
             at = f"nodes[{i}]"
             if node.node_id != i:
-                raise err(f"{at}.node_id", f"expected {i} (ids are list positions), got "
-                          f"{node.node_id}")
+                raise err(
+                    f"{at}.node_id", f"expected {i} (ids are list positions), got {node.node_id}"
+                )
             if i == 0:
                 if node.parent_id is not None or node.depth != 0 or node.token_ids:
-                    raise err(f"{at}.parent_id", "expected the root (parent_id null, depth 0, "
-                              f"no ids), got parent_id={node.parent_id}, depth={node.depth}")
+                    raise err(
+                        f"{at}.parent_id",
+                        "expected the root (parent_id null, depth 0, "
+                        f"no ids), got parent_id={node.parent_id}, depth={node.depth}",
+                    )
             elif node.parent_id is None or not 0 <= node.parent_id < i:
-                raise err(f"{at}.parent_id", f"expected a node id in [0, {i}), got "
-                          f"{node.parent_id}")
+                raise err(
+                    f"{at}.parent_id", f"expected a node id in [0, {i}), got {node.parent_id}"
+                )
             elif node.depth != self.nodes[node.parent_id].depth + 1:
-                raise err(f"{at}.depth", f"expected parent depth + 1 = "
-                          f"{self.nodes[node.parent_id].depth + 1}, got {node.depth}")
+                raise err(
+                    f"{at}.depth",
+                    f"expected parent depth + 1 = "
+                    f"{self.nodes[node.parent_id].depth + 1}, got {node.depth}",
+                )
             elif not node.token_ids:
                 raise err(f"{at}.token_ids", "expected a non-empty step, got []")
 
@@ -194,8 +211,9 @@ class PairRecord(_Rules):
 
     def _check(self, err: _Err) -> None:
         if self.q_chosen < self.q_rejected:
-            raise err("q_chosen", f"expected >= q_rejected ({self.q_rejected}), got "
-                      f"{self.q_chosen}")
+            raise err(
+                "q_chosen", f"expected >= q_rejected ({self.q_rejected}), got {self.q_chosen}"
+            )
 
 
 @dataclass(frozen=True)
@@ -288,16 +306,25 @@ def _got(value: Any) -> str:
         return "nothing (missing or null)"
     text = json.dumps(value, ensure_ascii=False) if not isinstance(value, float) else repr(value)
     text = text if len(text) <= 40 else text[:37] + "..."
-    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
-            dict: "object", type(None): "null"}.get(type(value), type(value).__name__)
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "object",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
     return f"{kind} {text}"
 
 
 _SCALARS: dict[type, tuple[str, Callable[[Any], bool]]] = {
     bool: ("true or false", lambda v: isinstance(v, bool)),
     int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-    float: ("a finite number", lambda v: isinstance(v, (int, float))
-            and not isinstance(v, bool) and math.isfinite(v)),
+    float: (
+        "a finite number",
+        lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+    ),
     str: ("a string", lambda v: isinstance(v, str)),
 }
 
@@ -342,9 +369,12 @@ def _from_dict(cls: Any, data: Any, err: _Err) -> Any:
     if kind is not None:
         version = data.get("schema_version")
         if version != SCHEMA_VERSION:
-            raise err("schema_version", f"expected {SCHEMA_VERSION} (the version this "
-                      f"svpo_harness reads), got {_got(version)}; re-create the file or use a "
-                      "matching svpo_harness version")
+            raise err(
+                "schema_version",
+                f"expected {SCHEMA_VERSION} (the version this "
+                f"svpo_harness reads), got {_got(version)}; re-create the file or use a "
+                "matching svpo_harness version",
+            )
         if data.get("type") != kind:
             raise err("type", f"expected {kind!r}, got {_got(data.get('type'))}")
     hints = _hints(cls)
@@ -352,8 +382,9 @@ def _from_dict(cls: Any, data: Any, err: _Err) -> Any:
     allowed = set(fields) | {"type"} | ({"Q"} if cls is TreeNode else set())
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise err(unknown[0], f"expected one of the known fields {sorted(fields)}, got an "
-                  "unknown field")
+        raise err(
+            unknown[0], f"expected one of the known fields {sorted(fields)}, got an unknown field"
+        )
     values = {}
     for name, f in fields.items():
         if name not in data:
@@ -381,8 +412,9 @@ def _check_rules(record: Any, err: _Err) -> None:
             raise err(name, f"expected one of {list(choices)}, got {_got(value)}")
 
 
-def record_from_dict(data: Any, kind: str | None = None, *, path: Any = None,
-                     line: int | None = None) -> Record:
+def record_from_dict(
+    data: Any, kind: str | None = None, *, path: Any = None, line: int | None = None
+) -> Record:
     """Validate one parsed JSON object; ``kind`` None dispatches on its ``type`` field."""
     err = _Err(path, line)
     if not isinstance(data, dict):
@@ -412,10 +444,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-
 # File I/O (read_jsonl_records, append_jsonl, repair_jsonl_tail, atomic_write_json) lives in
 # svpo_harness.core.jsonl_io.
 __all__ = [
-    "SCHEMA_VERSION", "RECORD_TYPES", "Record", "RecordError", "TreeNode", "TreeRecord",
-    "PairRecord", "StepQRecord", "PathRecord", "SFTExample", "record_from_dict", "to_dict",
+    "SCHEMA_VERSION",
+    "RECORD_TYPES",
+    "Record",
+    "RecordError",
+    "TreeNode",
+    "TreeRecord",
+    "PairRecord",
+    "StepQRecord",
+    "PathRecord",
+    "SFTExample",
+    "record_from_dict",
+    "to_dict",
 ]

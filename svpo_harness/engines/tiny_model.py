@@ -81,7 +81,7 @@ def world_texts(n_problems: int = TOKENIZER_TRAIN_PROBLEMS) -> list[str]:
     """
     texts = []
     for i, problem in enumerate(arith_split("train", n_problems)):
-        steps = problem.solution_steps
+        steps = problem.teacher_steps or problem.solution_steps  # what SFT will feed
         texts.append(ARITH.prompt(problem.question) + ARITH.delimiter.join(steps) + ARITH.delimiter)
         if i % 4 == 0:
             texts.append("".join(step + COT.delimiter for step in steps))
@@ -154,4 +154,3 @@ def build_tiny_model(
 def count_parameters(model: Any) -> int:
     """Distinct parameters (tied embeddings counted once)."""
     return sum(p.numel() for p in model.parameters())
-

@@ -88,8 +88,9 @@ def build_sft_data(
     if source == "arith":
         from svpo_harness.core.arith import arith_split
 
+        # The demonstrations are the careless teacher's (core/arith.py explains why).
         for problem in arith_split("train", n=arith_n):
-            add_text(problem.question, list(problem.solution_steps))
+            add_text(problem.question, list(problem.teacher_steps or problem.solution_steps))
         return data
 
     path = Path(source)

@@ -32,9 +32,22 @@ from svpo_harness.core.step_format import ARITH
 
 
 def node(i: int, parent: int | None, depth: int, ids: tuple[int, ...], **kw) -> TreeNode:
-    base = dict(node_id=i, parent_id=parent, depth=depth, token_ids=ids, text="x", prior=0.5,
-                logprob_mean=-0.7, N=2, W=1.0, value=0.1, terminal=False, terminal_reason=None,
-                answer=None, reward=None)
+    base = dict(
+        node_id=i,
+        parent_id=parent,
+        depth=depth,
+        token_ids=ids,
+        text="x",
+        prior=0.5,
+        logprob_mean=-0.7,
+        N=2,
+        W=1.0,
+        value=0.1,
+        terminal=False,
+        terminal_reason=None,
+        answer=None,
+        reward=None,
+    )
     base.update(kw)
     return TreeNode(**base)
 
@@ -43,20 +56,51 @@ def tree() -> TreeRecord:
     nodes = (
         node(0, None, 0, (), text="", prior=1.0, logprob_mean=None, N=3, W=0.0, value=None),
         node(1, 0, 1, (7, 8, 9), finish_reason="delimiter"),
-        node(2, 1, 2, (5, 6), terminal=True, terminal_reason="answer", answer="14", reward=1.0,
-             N=1, W=1.0, finish_reason="eos", eos_appended=True, appended_ids=(9,)),
+        node(
+            2,
+            1,
+            2,
+            (5, 6),
+            terminal=True,
+            terminal_reason="answer",
+            answer="14",
+            reward=1.0,
+            N=1,
+            W=1.0,
+            finish_reason="eos",
+            eos_appended=True,
+            appended_ids=(9,),
+        ),
     )
-    return TreeRecord(question_id="q1", question="Tom has 12 apples.", gold_answer="14",
-                      step_format=ARITH.to_dict(), tokenizer_fingerprint="sha256:ab",
-                      chat_template=None, prompt_ids=(1, 2, 3), nodes=nodes,
-                      meta={"simulations": 40, "c_puct": 1.5})
+    return TreeRecord(
+        question_id="q1",
+        question="Tom has 12 apples.",
+        gold_answer="14",
+        step_format=ARITH.to_dict(),
+        tokenizer_fingerprint="sha256:ab",
+        chat_template=None,
+        prompt_ids=(1, 2, 3),
+        nodes=nodes,
+        meta={"simulations": 40, "c_puct": 1.5},
+    )
 
 
 def pair(**kw) -> PairRecord:
-    base = dict(question_id="q1", prefix_ids=(1, 2, 3), chosen_ids=(7, 8, 9), rejected_ids=(4, 9),
-                chosen_text="A\n", rejected_text="B\n", q_chosen=0.8, q_rejected=-0.6,
-                tokenizer_fingerprint="sha256:ab", step_format="arith", chosen_node_id=1,
-                rejected_node_id=3, parent_node_id=0)
+    base = dict(
+        question_id="q1",
+        prefix_ids=(1, 2, 3),
+        chosen_ids=(7, 8, 9),
+        rejected_ids=(4, 9),
+        chosen_text="A\n",
+        rejected_text="B\n",
+        q_chosen=0.8,
+        q_rejected=-0.6,
+        tokenizer_fingerprint="sha256:ab",
+        step_format="arith",
+        chosen_node_id=1,
+        rejected_node_id=3,
+        parent_node_id=0,
+    )
     base.update(kw)
     return PairRecord(**base)
 
@@ -64,11 +108,28 @@ def pair(**kw) -> PairRecord:
 ALL = [
     tree(),
     pair(),
-    StepQRecord(question_id="q1", prefix_ids=(1, 2), step_ids=(3,), step_text="A\n", q=0.5, n=2,
-                tokenizer_fingerprint="sha256:ab", step_format="arith", node_id=1),
-    PathRecord(question_id="q1", question="Q?", prompt_ids=(1,), step_ids=((2, 3), (4,)),
-               step_texts=("A\n", "The answer is 4.\n"), answer="4",
-               tokenizer_fingerprint="sha256:ab", step_format="arith", node_ids=(1, 2)),
+    StepQRecord(
+        question_id="q1",
+        prefix_ids=(1, 2),
+        step_ids=(3,),
+        step_text="A\n",
+        q=0.5,
+        n=2,
+        tokenizer_fingerprint="sha256:ab",
+        step_format="arith",
+        node_id=1,
+    ),
+    PathRecord(
+        question_id="q1",
+        question="Q?",
+        prompt_ids=(1,),
+        step_ids=((2, 3), (4,)),
+        step_texts=("A\n", "The answer is 4.\n"),
+        answer="4",
+        tokenizer_fingerprint="sha256:ab",
+        step_format="arith",
+        node_ids=(1, 2),
+    ),
     SFTExample(question_id="q1", question="Q?", steps=("A", "The answer is 4."), answer="4"),
 ]
 
@@ -143,8 +204,11 @@ def test_missing_required_field_and_bad_json(tmp_path: Path) -> None:
         (lambda t: t["nodes"][1].update(value=2.0), "nodes[1].value", "[-1, 1]"),
         (lambda t: t["nodes"][1].update(N=-1), "nodes[1].N", "visit count"),
         (lambda t: t["nodes"][2].update(eos_appended=False), "nodes[2].appended_ids", "eos"),
-        (lambda t: t["nodes"][2].update(terminal_reason="bored"), "nodes[2].terminal_reason",
-         "expected one of"),
+        (
+            lambda t: t["nodes"][2].update(terminal_reason="bored"),
+            "nodes[2].terminal_reason",
+            "expected one of",
+        ),
         (lambda t: t["nodes"][1].update(token_ids=[]), "nodes[1].token_ids", "non-empty"),
         (lambda t: t["step_format"].update(delimiter=""), "step_format", "valid step format"),
         (lambda t: t.update(nodes=[]), "nodes", "non-empty"),
@@ -222,8 +286,10 @@ def test_atomic_write_json_replaces_whole_files(tmp_path: Path) -> None:
 
 
 def test_core_modules_import_without_torch() -> None:
-    code = ("import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
-            "import svpo_harness.core.schemas, svpo_harness.core.arith\n"
-            "svpo_harness.core.arith.arith_split('dev', 3)")
+    code = (
+        "import sys; sys.modules['torch'] = None; sys.modules['transformers'] = None\n"
+        "import svpo_harness.core.schemas, svpo_harness.core.arith\n"
+        "svpo_harness.core.arith.arith_split('dev', 3)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -62,7 +62,11 @@ def test_folder_reloads_offline_with_auto_classes(model_dir: Path, tok) -> None:
     assert model.get_output_embeddings().weight is model.get_input_embeddings().weight  # tied
     assert model.config.vocab_size == len(tok)
     assert (tok.bos_token, tok.eos_token, tok.pad_token, tok.unk_token) == (
-        "<s>", "</s>", "<pad>", "<unk>")
+        "<s>",
+        "</s>",
+        "<pad>",
+        "<unk>",
+    )
     ids = tok("Question: Tom has 12 apples.\n", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         logits = model(ids).logits

@@ -12,6 +12,10 @@ def micro_model(tmp_path_factory) -> Path:
     from svpo_harness.engines.tiny_model import build_tiny_model
 
     return build_tiny_model(
-        tmp_path_factory.mktemp("micro") / "base", seed=0, hidden_size=32, layers=2, heads=2,
+        tmp_path_factory.mktemp("micro") / "base",
+        seed=0,
+        hidden_size=32,
+        layers=2,
+        heads=2,
         n_problems=500,
     )
