@@ -43,7 +43,13 @@ def resolve_field(record: Any, path: str) -> Any:
     return cur
 
 
+# A serialised ``ExtractedAnswer`` (``dataclasses.asdict``): its ``answer`` is the answer.
+_EXTRACTED_KEYS = frozenset({"answer", "kind", "start", "is_fallback"})
+
+
 def _as_answer_text(value: Any, where: str, field: str) -> str:
+    if isinstance(value, dict) and "answer" in value and set(value) <= _EXTRACTED_KEYS:
+        value = value["answer"]
     if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
         kind = "null" if value is None else type(value).__name__
         raise GradeInputError(f"{where}: field {field!r} is a {kind}, expected a string or number")

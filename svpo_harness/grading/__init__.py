@@ -4,7 +4,8 @@ Two verbs and a batch helper:
 
 - ``extract_answer(text, style="auto")`` -> ``ExtractedAnswer | None``;
   ``has_marked_answer(text)`` decides whether a step is final (method.md section 2);
-- ``is_equiv(pred, gold, *, timeout=None)`` -> bool, never raises;
+- ``is_equiv(pred, gold, *, timeout=None)`` -> bool; composes with extraction:
+  ``is_equiv(extract_answer(text), gold)`` (``None``, nothing extracted, is False);
 - ``grade_many(pairs, timeout=5.0, processes=None)`` -> list[bool] on a persistent pool of
   worker processes that are killed when a check runs past its limit.
 
@@ -32,12 +33,15 @@ __all__ = [
 
 
 def is_equiv(pred: Any, gold: Any, *, timeout: float | None = None) -> bool:
-    """True when answer ``pred`` is equivalent to gold answer ``gold``; never raises.
+    """True when answer ``pred`` is equivalent to gold answer ``gold``.
 
-    Both are answer strings (already extracted; numbers are accepted too). With
-    ``timeout=None`` the check runs in this process, bounded by the structural pre-checks
-    (length, nesting, exponent and factorial size). With a ``timeout`` in seconds it runs on
-    the worker pool, whose worker is killed if the check runs longer (counts False).
+    Each side is an answer string, a number, or what ``extract_answer`` returns (an
+    ``ExtractedAnswer``, or ``None`` when nothing was extracted: False). Any string grades
+    False at worst; a value that is no answer at all (list, dict, bool) raises ``TypeError``
+    (method.md 7.1). With ``timeout=None`` the check runs in this process, bounded by the
+    structural pre-checks (length, nesting, exponent and factorial size). With a ``timeout``
+    in seconds it runs on the worker pool, whose worker is killed if the check runs longer
+    (counts False).
     """
     if timeout is not None:
         return grade_many([(pred, gold)], timeout=timeout)[0]

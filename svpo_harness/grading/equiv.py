@@ -22,6 +22,7 @@ from typing import Any
 
 import sympy
 
+from .answer import answer_text
 from .limits import precheck
 from .normalize import choice_letter, normalize_answer, normalize_text
 from .structure import Coll, Equation, Matrix, Node, Scalar, Seq, UnionOf, parse_answer
@@ -45,22 +46,17 @@ def is_equiv(pred: Any, gold: Any) -> bool:
     """True when ``pred`` is equivalent to ``gold`` under method.md section 7's policy.
 
     Not symmetric: the gold side decides integer exactness and the choice-letter form.
-    Accepts numbers too (``27.0`` from a float gold field). Never raises.
+    Accepts strings, numbers (``27.0`` from a float gold field) and ``ExtractedAnswer``s;
+    ``None`` (nothing extracted) is False. A non-answer (list, dict, bool) raises
+    ``TypeError``; any string grades False at worst and never raises.
     """
+    p, g = answer_text(pred), answer_text(gold)
+    if p is None or g is None:
+        return False
     try:
-        return _is_equiv(_as_text(pred), _as_text(gold))
+        return _is_equiv(p, g)
     except Exception:  # noqa: BLE001 - model junk must grade False, never crash a run
         return False
-
-
-def _as_text(x: Any) -> str:
-    if isinstance(x, str):
-        return x
-    if isinstance(x, bool) or x is None:
-        raise TypeError("not an answer")
-    if isinstance(x, (int, float)):
-        return repr(x)
-    raise TypeError("not an answer")
 
 
 def _is_equiv(pred: str, gold: str) -> bool:

@@ -53,6 +53,12 @@ _NUMBER_RE = re.compile(
 )
 
 
+def _check_text(text: object) -> None:
+    if not isinstance(text, str):
+        hint = " (already extracted: use it directly)" if isinstance(text, ExtractedAnswer) else ""
+        raise TypeError(f"expected the solution text (str), got {type(text).__name__}{hint}")
+
+
 def _brace_pairs(text: str) -> dict[int, int]:
     """Map each ``{`` offset to its closing ``}`` in one linear pass (escaped braces skipped).
 
@@ -101,8 +107,7 @@ def _boxed_candidates(text: str) -> list[tuple[int, str]]:
 
 def extract_boxed(text: str) -> str | None:
     """Content of the last well-formed ``\\boxed{}``/``\\fbox{}`` in ``text``, or None."""
-    if not isinstance(text, str):
-        return None
+    _check_text(text)
     cands = _boxed_candidates(text[-MAX_TEXT_CHARS:])
     return cands[-1][1] if cands else None
 
@@ -186,11 +191,13 @@ def extract_answer(text: str, style: str = "auto") -> ExtractedAnswer | None:
     - ``boxed``: only ``\\boxed{}``/``\\fbox{}``;
     - ``gsm8k``: only ``#### x``.
 
-    Never raises on model text; returns None when nothing is found.
+    Never raises on model text (any string); returns None when nothing is found. A value that
+    is not text (None, an ``ExtractedAnswer``, a list) raises ``TypeError``.
     """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; expected one of {', '.join(STYLES)}")
-    if not isinstance(text, str) or not text:
+    _check_text(text)
+    if not text:
         return None
     text = text[-MAX_TEXT_CHARS:]
     found = _marked(text, style)

@@ -27,6 +27,8 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from .answer import answer_text
+
 # Address-space cap per worker (bytes): a hostile answer hits MemoryError, not the host's OOM.
 WORKER_MEMORY_BYTES = 4 * 1024**3
 # A worker that has not imported sympy and said "ready" within this many seconds is broken.
@@ -131,12 +133,15 @@ def grade_many(
 ) -> list[bool]:
     """Grade ``(pred, gold)`` pairs with ``is_equiv``; one bool per pair, in order.
 
+    Each side is what ``is_equiv`` accepts: a string, a number, an ``ExtractedAnswer`` or
+    None (False); a non-answer raises ``TypeError`` before any work starts.
+
     Each check gets ``timeout`` seconds of a worker's time; past it the worker is killed, the
     pair counts False and a fresh worker takes its place. ``processes`` sets the pool size
     (default: CPU count, at most 8); ``processes=0`` grades in this process without a hard
     limit (pre-checks only). Thread-safe; the pool persists until ``shutdown_pool()``.
     """
-    items = [(_plain(p), _plain(g)) for p, g in pairs]
+    items = [(answer_text(p), answer_text(g)) for p, g in pairs]
     if processes == 0:
         from .equiv import is_equiv
 
@@ -146,11 +151,6 @@ def grade_many(
     with _LOCK:
         pool = _get_pool(processes or _default_processes())
         return _run(pool, items, float(timeout))
-
-
-def _plain(x: Any) -> Any:
-    """Only str/int/float cross the pipe; anything else grades False in the worker."""
-    return x if isinstance(x, (str, int, float)) else None
 
 
 def _get_pool(n: int) -> _Pool:

@@ -83,3 +83,18 @@ def test_model_solutions_file(shared_data: Path) -> None:
     rows = [json.loads(x) for x in (shared_data / "gsm8k/model_solutions.jsonl").open()]
     n_ok = sum(r["6b_finetuning"]["is_correct"] for r in rows)
     assert f"accuracy_flexible: {n_ok / len(rows):.4f} ({n_ok}/{len(rows)})" in res.output
+
+
+def test_serialised_extracted_answers(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from svpo_harness.grading import extract_answer
+
+    found = extract_answer(r"so $\boxed{\frac12}$")
+    f = _write(tmp_path / "e.jsonl", [{"p": asdict(found), "g": "0.5"}, {"p": "2", "g": "3"}])
+    res = CliRunner().invoke(
+        grade, [str(f), "--pred-field", "p", "--gold-field", "g", "--no-pred-extract",
+                "--processes", "0"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "accuracy_flexible: 0.5000 (1/2)" in res.output
