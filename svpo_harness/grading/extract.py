@@ -1,11 +1,17 @@
 """Final-answer extraction from model text and gold solutions (pure regex, no sympy).
 
-Marked forms, in the priority ``extract_answer`` uses:
+Marked forms (method.md 2 and 7.1): the answer marked *last* wins, whatever its marker:
 
-1. the last well-formed ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces; also ``\\boxed 2``);
-2. otherwise the marker that starts latest in the text among GSM8K ``#### x``,
-   ``The answer is x``, ``Final Answer: x`` and an ``A: x`` last line (GSM8K model solutions);
-3. (``flexible``/``auto`` only) the last number in the text, reported with ``is_fallback=True``.
+- a well-formed ``\\boxed{...}`` / ``\\fbox{...}`` (nested braces; also ``\\boxed 2``); several
+  boxes on the line of the last one are one answer, a list (equal elements collapse);
+- GSM8K ``#### x``, ``The (final) answer is x``, ``Final Answer: x`` and an ``A: x`` last line
+  (GSM8K model solutions); a sentence after the marker is reduced to its answer
+  (``sentence.answer_from_tail``: the Minerva ``The final answer is $X$. I hope it is
+  correct.`` gives ``X``). A words-only text answer (``correct``) never overrides an earlier
+  mathematical one.
+
+Unmarked (``flexible``/``auto`` only, ``is_fallback=True``): the last math span, or the last
+number when it is written after that span; a number is never cut at a unit (``12.5cm``).
 
 method.md section 2: a step is final only when a *marked* answer is found, so
 ``has_marked_answer`` never looks at the last-number fallback.
@@ -16,6 +22,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Literal
+
+from .normalize import THOUSANDS_RE
+from .sentence import answer_from_tail, last_math_or_number
 
 Style = Literal["auto", "flexible", "strict", "boxed", "gsm8k"]
 STYLES: tuple[str, ...] = ("auto", "flexible", "strict", "boxed", "gsm8k")
@@ -32,8 +41,8 @@ class ExtractedAnswer:
 
     ``answer`` is the raw answer text (not normalised), ``kind`` names the marker that found
     it (``boxed``, ``gsm8k``, ``the_answer_is``, ``final_answer``, ``a_colon``,
-    ``last_number``), ``start`` is its offset in the text, and ``is_fallback`` is True only
-    for the unmarked last-number fallback.
+    ``math_span``, ``last_number``), ``start`` is its offset in the text, and ``is_fallback``
+    is True only for the unmarked fallbacks (``math_span``, ``last_number``).
     """
 
     answer: str
@@ -47,10 +56,6 @@ _BARE_TOKEN_RE = re.compile(r"[^\s$]+")
 _GSM8K_RE = re.compile(r"####[ \t]*([^\n]*)")
 _ANSWER_IS_RE = re.compile(r"\b(?:the )?(?:final )?answer is[ \t]*:?[ \t]*([^\n]*)", re.IGNORECASE)
 _FINAL_ANSWER_RE = re.compile(r"final answer[ \t]*:[ \t]*([^\n]*)", re.IGNORECASE)
-# Last-number fallback: thousands groups, decimals, plain fractions like 3/4.
-_NUMBER_RE = re.compile(
-    r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+)?(?![\w])|(?<![\w.])-?\.\d+"
-)
 
 
 def _check_text(text: object) -> None:
@@ -112,22 +117,6 @@ def extract_boxed(text: str) -> str | None:
     return cands[-1][1] if cands else None
 
 
-def _clean_tail(span: str) -> str:
-    """Cut a marker's captured line down to the answer: `$...$` content or the first sentence."""
-    s = span.split("</", 1)[0].strip()  # tool format: `<p>Final Answer: 12</p>`
-    if s.startswith("$"):
-        # `$5$. I hope it is correct.` -> `5`; `$$x$$` too.
-        inner = s.lstrip("$")
-        end = inner.find("$")
-        if end >= 0:
-            return inner[:end].strip()
-    # Sentence end: a period followed by a space/end, not a decimal point.
-    m = re.search(r"\.(?:\s|$)", s)
-    if m:
-        s = s[: m.start()]
-    return s.strip().rstrip(".").strip()
-
-
 def _marked_candidates(text: str, kinds: tuple[str, ...]) -> list[ExtractedAnswer]:
     out: list[ExtractedAnswer] = []
     if "gsm8k" in kinds:
@@ -135,10 +124,10 @@ def _marked_candidates(text: str, kinds: tuple[str, ...]) -> list[ExtractedAnswe
             out.append(ExtractedAnswer(m.group(1).strip(), "gsm8k", m.start(1)))
     if "the_answer_is" in kinds:
         for m in _ANSWER_IS_RE.finditer(text):
-            out.append(ExtractedAnswer(_clean_tail(m.group(1)), "the_answer_is", m.start(1)))
+            out.append(ExtractedAnswer(answer_from_tail(m.group(1)), "the_answer_is", m.start(1)))
     if "final_answer" in kinds:
         for m in _FINAL_ANSWER_RE.finditer(text):
-            out.append(ExtractedAnswer(_clean_tail(m.group(1)), "final_answer", m.start(1)))
+            out.append(ExtractedAnswer(answer_from_tail(m.group(1)), "final_answer", m.start(1)))
     if "a_colon" in kinds:
         # Only the last non-empty line; string ops, not a regex, so junk cannot backtrack.
         body = text.rstrip()
@@ -147,37 +136,71 @@ def _marked_candidates(text: str, kinds: tuple[str, ...]) -> list[ExtractedAnswe
         stripped = line.lstrip(" \t")
         if stripped.startswith("A:") and stripped[2:].strip():
             pos = start + len(line) - len(stripped) + 2
-            out.append(ExtractedAnswer(_clean_tail(stripped[2:]), "a_colon", pos))
+            out.append(ExtractedAnswer(answer_from_tail(stripped[2:]), "a_colon", pos))
     return [c for c in out if c.answer and len(c.answer) <= MAX_ANSWER_CHARS]
 
 
 _TEXT_MARKERS = ("gsm8k", "the_answer_is", "final_answer", "a_colon")
+# A text answer with nothing mathematical in it (`correct`, `right`) does not override a
+# mathematical answer marked earlier (`\\boxed{5}. Our answer is correct.`).
+_WORDS_ONLY_RE = re.compile(r"[A-Za-z][A-Za-z '-]*[A-Za-z]")
+
+
+def _boxed_group(text: str, boxed: list[tuple[int, str]]) -> ExtractedAnswer | None:
+    """The last box with every other box on its line: one answer, a list (method.md 7.1).
+
+    Equal elements collapse to one (``\\boxed{350} ... \\boxed{350}`` is ``350``); a lone
+    number's thousands commas are dropped so they cannot split the list.
+    """
+    start, content = boxed[-1]
+    if len(content) > MAX_ANSWER_CHARS:
+        return None
+    line_start = text.rfind("\n", 0, start) + 1
+    same_line = [c for s, c in boxed if s >= line_start]
+    items: dict[str, None] = {}  # ordered set
+    size = 0
+    for c in same_line:
+        c = c.replace(",", "") if THOUSANDS_RE.fullmatch(c) else c
+        if c not in items:
+            items[c] = None
+            size += len(c) + 2
+            if size > MAX_ANSWER_CHARS + 2:
+                return None  # a line of many different boxes is junk, not an answer
+    if len(items) <= 1:
+        # An empty `\\boxed{}` is still a marked (wrong) answer: the step is final.
+        return ExtractedAnswer(content, "boxed", start)
+    joined = ", ".join(items)
+    return ExtractedAnswer(joined, "boxed", start) if len(joined) <= MAX_ANSWER_CHARS else None
 
 
 def _marked(text: str, style: str) -> ExtractedAnswer | None:
+    """The marked answer written last, whatever its marker (method.md 7.1)."""
+    cands: list[ExtractedAnswer] = []
     if style in ("auto", "flexible", "strict", "boxed"):
         boxed = _boxed_candidates(text)
-        if boxed:
-            start, content = boxed[-1]
-            # An empty `\boxed{}` is still a marked (wrong) answer: the step is final.
-            if len(content) <= MAX_ANSWER_CHARS:
-                return ExtractedAnswer(content, "boxed", start)
+        group = _boxed_group(text, boxed) if boxed else None
         if style == "boxed":
-            return None
+            return group if group is None else ExtractedAnswer(boxed[-1][1], "boxed", boxed[-1][0])
+        if group is not None:
+            cands.append(group)
     kinds = ("gsm8k",) if style == "gsm8k" else _TEXT_MARKERS
-    cands = _marked_candidates(text, kinds)
+    cands += _marked_candidates(text, kinds)
     if not cands:
         return None
-    return max(cands, key=lambda c: c.start)  # the marker written last wins
+    strong = [c for c in cands if c.kind in ("boxed", "gsm8k") or not _words_only(c.answer)]
+    return max(strong or cands, key=lambda c: c.start)  # the marker written last wins
 
 
-def _last_number(text: str) -> ExtractedAnswer | None:
-    last = None
-    for m in _NUMBER_RE.finditer(text):
-        last = m
-    if last is None:
+def _words_only(answer: str) -> bool:
+    return bool(_WORDS_ONLY_RE.fullmatch(answer.strip(" .,;:!?()'\"")))
+
+
+def _fallback(text: str) -> ExtractedAnswer | None:
+    """Unmarked: the last math span, or the last number when it is written after that span."""
+    found = last_math_or_number(text)
+    if found is None or not found[1] or len(found[1]) > MAX_ANSWER_CHARS:
         return None
-    return ExtractedAnswer(last.group(0), "last_number", last.start(), is_fallback=True)
+    return ExtractedAnswer(found[1], found[2], found[0], is_fallback=True)
 
 
 def extract_answer(text: str, style: str = "auto") -> ExtractedAnswer | None:
@@ -203,7 +226,7 @@ def extract_answer(text: str, style: str = "auto") -> ExtractedAnswer | None:
     found = _marked(text, style)
     if found is not None or style in ("strict", "boxed", "gsm8k"):
         return found
-    return _last_number(text)
+    return _fallback(text)
 
 
 def has_marked_answer(text: str) -> bool:

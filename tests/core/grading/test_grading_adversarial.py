@@ -132,6 +132,18 @@ def hostile_strings(marker: Path) -> list[str]:
         "\\cup" * 1000,
         "(1,2" + ",3" * 10_000 + ")",
         "\\{" + ",".join(["1"] * 5_000) + "\\}",
+        # model-written forms (method.md 7.1): sentences, spans, boxes on one line
+        "The answer is " + "$x$ is " * 20_000,
+        "Final Answer: " + "a = " * 50_000,
+        "$" * 100_000,
+        "$a" * 100_000,
+        "\\$" * 100_000 + "$",
+        "\\(" * 50_000,
+        " ".join(f"\\boxed{{{i}}}" for i in range(20_000)),
+        "\\boxed{1} " * 50_000,
+        "The answer is " + "1, since " * 20_000,
+        "12.5" + "cm" * 50_000,
+        "1,000" * 50_000 + ".99m^2",
     ]
     rng = random.Random(20240601)
     alphabet = "0123456789+-*/^_{}()[]\\!|,.=xyeiπ√ abcdefrac sqrt boxed left right text"

@@ -12,7 +12,7 @@ from svpo_harness.grading import extract_answer, extract_boxed, has_marked_answe
     [
         # boxed: last one wins, nested braces, \fbox, brace-less form
         (r"so $\boxed{\frac{1}{2}}$.", r"\frac{1}{2}", "boxed"),
-        (r"\boxed{1} then \boxed{\sqrt{x^{2}}}", r"\sqrt{x^{2}}", "boxed"),
+        ("\\boxed{1} then\n\\boxed{\\sqrt{x^{2}}}", r"\sqrt{x^{2}}", "boxed"),
         (r"our answer is $\boxed 2$.", "2", "boxed"),
         (r"\fbox{7}", "7", "boxed"),
         (r"\boxed{3} and later \boxed{", "3", "boxed"),  # unterminated last box ignored
@@ -28,8 +28,9 @@ from svpo_harness.grading import extract_answer, extract_boxed, has_marked_answe
         ("She makes 9 * 2 = $<<9*2=18>>18\nA: 18", "18", "a_colon"),
         # the latest marker wins among text markers
         ("The answer is 3.\nFinal Answer: 4", "4", "final_answer"),
-        # boxed beats text markers
-        (r"\boxed{9} The answer is 3.", "9", "boxed"),
+        # method.md 7.1: the answer marked last wins, whatever its marker
+        (r"\boxed{9} The answer is 3.", "3", "the_answer_is"),
+        (r"The answer is 3. Checking again: \boxed{9}", "9", "boxed"),
     ],
 )
 def test_marked(text: str, answer: str, kind: str) -> None:

@@ -43,6 +43,9 @@ GOLD: dict[str, Callable[[dict], object]] = {
 EMPTY_GOLD = {"gaokao2023en": 2}
 # MATH train records whose solution ends in an empty `\boxed{}` in the original release.
 EMPTY_BOX_MATH_TRAIN = 2
+# MATH train solutions with a text marker after their last box ("so our answer is then
+# \[...64\]", "the answer is 24?"): the answer marked last wins (method.md 7.1).
+TEXT_MARKER_AFTER_BOX = {"train/algebra/1074.json", "train/counting_and_probability/841.json"}
 
 
 @pytest.mark.parametrize("name", sorted(GOLD))
@@ -79,7 +82,9 @@ def test_answer_extracted_from_every_gold_solution(
 ) -> None:
     rows = load_jsonl(shared_data / path)
     got = [extract_answer(r[field]) for r in rows]
-    assert all(g is not None and g.kind == kind and not g.is_fallback for g in got)
+    assert all(g is not None and not g.is_fallback for g in got)
+    other = {r.get("unique_id") for r, g in zip(rows, got, strict=True) if g.kind != kind}
+    assert other == (TEXT_MARKER_AFTER_BOX if path == "math/train.jsonl" else set())
     empty = sum(not g.answer for g in got)
     assert empty == (EMPTY_BOX_MATH_TRAIN if path == "math/train.jsonl" else 0)
 
