@@ -29,6 +29,7 @@ from .structure import Coll, Equation, Matrix, Node, Scalar, Seq, UnionOf, parse
 
 # method.md section 7: a non-integer gold matches within this relative tolerance.
 REL_TOL = 1e-3
+_INV_REL_TOL = 1000  # the same, for exact arithmetic on Fractions and sympy Rationals
 # Two exact forms are equal when their 40-digit values agree this closely.
 _EXACT_TOL = sympy.Float("1e-30", 40)
 # Variable expressions: agreement at every sample point within this relative error.
@@ -40,6 +41,8 @@ _SAMPLES = (
     (3.1415926, 1.7320508, 0.5772156),
 )
 _NUMBER_RE = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
+# One comma followed by a count of digits other than three: a decimal comma.
+_DECIMAL_COMMA_RE = re.compile(r"-?\d+,(?:\d{1,2}|\d{4,})")
 
 
 def is_equiv(pred: Any, gold: Any) -> bool:
@@ -71,6 +74,8 @@ def _is_equiv(pred: str, gold: str) -> bool:
     letter = choice_letter(g)
     if letter is not None:
         return choice_letter(p) == letter
+    if "," not in g and _DECIMAL_COMMA_RE.fullmatch(p):
+        p = p.replace(",", ".")  # `1,22` for a one-number gold is a decimal comma (method.md 7.1)
     fp, fg = _fast_number(p), _fast_number(g)
     if fp is not None and fg is not None:
         return _rational_equal(fg[0], fp[0], inexact=fp[1] or fg[1])
@@ -89,7 +94,7 @@ def _rational_equal(g: Any, p: Any, inexact: bool) -> bool:
         return True
     if not inexact or g == int(g):
         return False  # exact forms differ, or an integer gold needs an exact match
-    return abs(p - g) <= REL_TOL * abs(g)
+    return abs(p - g) * _INV_REL_TOL <= abs(g)  # exact: `0.333` vs `1/3` is on the boundary
 
 
 # -- structures --------------------------------------------------------------------------
@@ -134,7 +139,10 @@ def _equations_equal(g: Node, p: Node) -> bool:
             gl, gr, pl, pr = (n.parsed for n in sides)  # type: ignore[union-attr]
             dg = gl.expr - gr.expr
             dp = pl.expr - pr.expr
-            return _values_equal(dg, dp, False) or _values_equal(dg, -dp, False)
+            if _values_equal(dg, dp, False) or _values_equal(dg, -dp, False):
+                return True
+            # Same solution set: `2x+4y-3=0` is `y=-x/2+3/4` (a constant multiple).
+            return bool(dg.free_symbols | dp.free_symbols) and _proportional(dg, dp)
         return False
     if isinstance(g, Equation):
         return g.simple and nodes_equal(g.rhs, p)  # gold `x = 3`, pred `3`
@@ -205,7 +213,7 @@ def _numbers_equal(g: Any, p: Any, inexact: bool) -> bool:
         return True  # exact forms agree: symbolic equality
     if not inexact or (g.is_Integer):
         return False
-    return bool(diff <= REL_TOL * abs(gv))
+    return bool(diff * _INV_REL_TOL <= abs(gv))
 
 
 def _same_at_samples(g: Any, p: Any, symbols: list[Any]) -> bool:
@@ -230,6 +238,27 @@ def _same_at_samples(g: Any, p: Any, symbols: list[Any]) -> bool:
             return False
         checked += 1
     return checked >= 2
+
+
+def _proportional(g: Any, p: Any) -> bool:
+    """``p = c * g`` for one nonzero constant ``c``, probed at the fixed sample points."""
+    symbols = sorted(g.free_symbols | p.free_symbols, key=str)
+    ratios: list[complex] = []
+    for row in _SAMPLES:
+        point = {s: sympy.Float(row[k % len(row)] + 0.1 * (k // len(row)), 30)
+                 for k, s in enumerate(symbols)}  # fmt: skip
+        try:
+            gv = complex(g.evalf(30, subs=point))
+            pv = complex(p.evalf(30, subs=point))
+        except (TypeError, ValueError, ArithmeticError):
+            continue
+        if not all(map(_finite, (gv, pv))) or abs(gv) < 1e-12 or abs(pv) < 1e-12:
+            continue
+        ratios.append(pv / gv)
+    if len(ratios) < 2:
+        return False
+    r0 = ratios[0]
+    return all(abs(r - r0) <= _SYMBOLIC_TOL * abs(r0) for r in ratios[1:])
 
 
 def _finite(z: complex) -> bool:

@@ -19,10 +19,15 @@ _DROP_RE = re.compile(
     r"|\\[!,;:> ]"
 )
 _RENAMES = (
-    (re.compile(r"\\[dt]frac(?![a-zA-Z])"), r"\\frac"),
+    (re.compile(r"\\[dtc]frac(?![a-zA-Z])"), r"\\frac"),
     (re.compile(r"\\[dt]binom(?![a-zA-Z])"), r"\\binom"),
-    (re.compile(r"\\(?:geqslant|geq)(?![a-zA-Z])"), r"\\ge"),
-    (re.compile(r"\\(?:leqslant|leq)(?![a-zA-Z])"), r"\\le"),
+    # method.md 7.1: one spelling per relation; `\approx`/`\simeq` label an answer like `=`.
+    (re.compile(r"\\(?:geqslant|geq)(?![a-zA-Z])|>=|≥|⩾"), r"\\ge "),
+    (re.compile(r"\\(?:leqslant|leq)(?![a-zA-Z])|<=|≤|⩽"), r"\\le "),
+    (re.compile(r"\\neq(?![a-zA-Z])|(?<=\s)!=|≠"), r"\\ne "),
+    (re.compile(r"\\lt(?![a-zA-Z])"), "<"),
+    (re.compile(r"\\gt(?![a-zA-Z])"), ">"),
+    (re.compile(r"\\(?:approx|simeq)(?![a-zA-Z])|≈"), "="),
     (re.compile(r"\\(?:lvert|rvert|vert)(?![a-zA-Z])"), "|"),
     (re.compile(r"\\(?:emptyset|varnothing)(?![a-zA-Z])"), r"\\{\\}"),
 )

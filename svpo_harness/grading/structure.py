@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from .normalize import THOUSANDS_RE, mixed_to_sum
+from .relations import inequality_node, inequality_text
 from .safe_parse import Parsed, ParseError, parse_expression
 
 # Most elements in one tuple/set/matrix; bounds the quadratic unordered matching.
@@ -65,9 +66,17 @@ Node = Scalar | Seq | Coll | UnionOf | Matrix | Equation
 
 _OPEN = "([{"
 _CLOSE = ")]}"
+_NAME = r"(?:[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?|\\[a-zA-Z]+)"
+# A label before `=` (method.md 7.1): `x`, `f(x)`, `\theta`, `(p,q)`, `AB`, `|AB|`,
+# `\overline{AB}`, `m\angle ABC`.
 _SIMPLE_LHS_RE = re.compile(
-    r"^(?:[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?|\\[a-zA-Z]+)(?:\s*\(\s*[a-zA-Z]\s*\))?$"
+    rf"^(?:{_NAME}(?:\s*\(\s*[a-zA-Z]\s*\))?"
+    rf"|\(\s*{_NAME}(?:\s*,\s*{_NAME})+\s*\)"
+    r"|[A-Z]{1,4}|\|\s*[A-Z]{1,4}\s*\||\\overline\{[A-Z]{1,4}\}"
+    r"|(?:m\s*)?\\angle\s*[A-Z]{1,3})$"
 )
+# Top-level list joiners besides `,` (method.md 7.1): `2 and 3`, `x = 1 or x = 2`, `1; 2`.
+_JOIN_RE = re.compile(r"\s+(?:and|or)\s+|;")
 _MATRIX_RE = re.compile(
     r"^\\begin\{([pbvBV]?matrix|smallmatrix|array)\}(.*)\\end\{\1\}$", re.DOTALL
 )
@@ -152,6 +161,28 @@ def _matrix(body: str, env: str) -> Matrix:
     return Matrix(tuple(cells))
 
 
+def _split_joined(s: str) -> Node | None:
+    """``a and b`` / ``a or b`` / ``a; b`` at top level: a list; inequalities joined by ``or``
+    are the union of their intervals."""
+    if ";" not in s and " and " not in s and " or " not in s:
+        return None
+    depths = _depth_map(s)
+    cuts = [m for m in _JOIN_RE.finditer(s) if depths[m.start()] == 0]
+    if not cuts:
+        return None
+    if len(cuts) >= MAX_ITEMS:
+        raise ValueError("too many items")
+    bounds = [0, *(x for m in cuts for x in (m.start(), m.end())), len(s)]
+    parts = [s[bounds[i] : bounds[i + 1]].strip() for i in range(0, len(bounds), 2)]
+    if any(not p for p in parts):
+        return None
+    if all(m.group(0).strip() == "or" for m in cuts):
+        intervals = [inequality_text(p) for p in parts]
+        if all(iv is not None for iv in intervals):
+            return UnionOf(tuple(parse_answer(t) for iv in intervals for t in iv))  # type: ignore[union-attr]
+    return Coll(tuple(parse_answer(p) for p in parts))
+
+
 def parse_answer(s: str) -> Node:
     """Parse a normalised answer into its structure (never evaluates text as code)."""
     s = s.strip()
@@ -160,6 +191,9 @@ def parse_answer(s: str) -> Node:
     if s.count("\\pm") == 1 and "\\mp" not in s:
         # `1 \pm \sqrt{2}` is the set of both values.
         return Coll((parse_answer(s.replace("\\pm", "+")), parse_answer(s.replace("\\pm", "-"))))
+    joined = _split_joined(s)
+    if joined is not None:
+        return joined
     parts = split_top(s, "\\cup")
     if len(parts) > 1:
         return UnionOf(tuple(parse_answer(p) for p in parts))
@@ -171,6 +205,9 @@ def parse_answer(s: str) -> Node:
         if len(commas) > MAX_ITEMS:
             raise ValueError("too many items")
         return Coll(tuple(parse_answer(p) for p in commas))
+    ineq = inequality_node(s, parse_answer, UnionOf)
+    if ineq is not None:
+        return ineq
     eq = _split_equation(s)
     if len(eq) >= 2:
         lhs, rhs = eq[0].strip(), eq[-1].strip()

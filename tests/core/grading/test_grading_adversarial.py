@@ -144,6 +144,18 @@ def hostile_strings(marker: Path) -> list[str]:
         "The answer is " + "1, since " * 20_000,
         "12.5" + "cm" * 50_000,
         "1,000" * 50_000 + ".99m^2",
+        # relations, labels, joined lists, decimal commas (method.md 7.1)
+        "x<" * 300 + "1",
+        "1 < x < 2 < y < 3",
+        "x \\ge " * 100 + "1",
+        "1 and " * 150 + "1",
+        "1 or " * 150 + "1",
+        "1;" * 400,
+        "(p,q)=" * 100 + "(1,2)",
+        "x \\approx " * 100 + "1",
+        "12345,6" + "7" * 900,
+        "\\pm" * 10 + "x = 1 or x \\ne 2",
+        "x^{200} + y^{200} = 9^{9^9}",
     ]
     rng = random.Random(20240601)
     alphabet = "0123456789+-*/^_{}()[]\\!|,.=xyeiπ√ abcdefrac sqrt boxed left right text"
