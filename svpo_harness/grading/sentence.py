@@ -27,6 +27,7 @@ _TRAILING_CLAUSE_RE = re.compile(
 )
 # `5! = 120` is a factorial, `yes! ...` ends a sentence.
 _SENTENCE_END_RE = re.compile(r"\.(?=\s|$)|\?|(?<=[A-Za-z])!(?=\s|$)")
+_TEXT_GROUP_RE = re.compile(r"\\(?:text\w*|math\w+|mbox|operatorname)\s*\{[^{}]*\}")
 _LABEL_RE = re.compile(r"\s(?:is|are|was|equals|be)\s|=|:")
 
 
@@ -62,7 +63,11 @@ def math_spans(text: str) -> list[tuple[int, int, int, int]]:
             after = text[end + len(delim) : end + len(delim) + 1]
             if content.strip() and (
                 delim == "$$"
-                or (content == content.strip() and not after.isdigit() and not has_prose(content))
+                or (
+                    content == content.strip()
+                    and not after.isdigit()
+                    and not _prose_in_math(content)
+                )
             ):
                 out.append((i, start, end, end + len(delim)))
                 i = end + len(delim)
@@ -86,6 +91,11 @@ def _outside_math(text: str) -> list[bool]:
         for k in range(a, d):
             mask[k] = False
     return mask
+
+
+def _prose_in_math(content: str) -> bool:
+    """Prose in a ``$...$`` candidate (currency, not math), words in ``\\text{}`` aside."""
+    return has_prose(_TEXT_GROUP_RE.sub(" ", content))
 
 
 def has_prose(text: str) -> bool:

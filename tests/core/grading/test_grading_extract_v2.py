@@ -62,6 +62,12 @@ def test_marked_model_forms(text: str, answer: str, kind: str) -> None:
         ("Hence \\(x = \\frac{1}{2}\\) and that is all.", "x = \\frac{1}{2}", "math_span"),
         ("We get $x=2$, so the area is 12.", "12", "last_number"),
         ("The roots are \\[x = 1 \\pm \\sqrt{2}\\]", "x = 1 \\pm \\sqrt{2}", "math_span"),
+        ("After 7 rounds the winner is $\\text{Evelyn}$.", "\\text{Evelyn}", "math_span"),
+        (
+            "so 3 of them: $\\frac{270}7\\text{ degrees}$",
+            "\\frac{270}7\\text{ degrees}",
+            "math_span",
+        ),
         # `$` as currency is not math
         ("She pays $5 and $6 in total", "6", "last_number"),
         ("It costs $18.", "18", "last_number"),
