@@ -6,7 +6,9 @@ Sections:
 1. agreement with ``math_verify.verify(parse(gold), parse(pred))`` on the same pairs:
    MATH test (extracted solution vs gold), MATH-500 (solution vs ``answer``), MATH-500
    surface variants (must match) and negatives (answer of the next problem: must not),
-   GSM8K model solutions (flexible mode vs ``is_correct``);
+   GSM8K model solutions (flexible mode vs ``is_correct``), and the MATH-500 golds written
+   the ways models write them (``tests/core/grading/model_written_forms.py``: must match)
+   and the same with a perturbed answer (must not);
 2. throughput (pairs/s) on ``--n`` MATH test pairs, each side doing extraction + check,
    in one process and on a 2-process pool (ours: ``grade_many``; math-verify:
    ``multiprocessing.Pool``);
@@ -31,6 +33,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests" / "core" / "grading"))  # the model-written forms
+
+from model_written_forms import model_form_pairs  # noqa: E402
 
 from svpo_harness.grading import extract_answer, grade_many, shutdown_pool  # noqa: E402
 from svpo_harness.grading.equiv import is_equiv  # noqa: E402
@@ -63,22 +68,17 @@ def mv_check_answer(pair: Pair) -> bool:
 
 
 def ours_check(pair: Pair) -> bool:
-    """Ours on a (pred text, gold answer) pair: flexible extraction, then is_equiv."""
+    """Ours on a (pred text, gold answer) pair: ``is_equiv(extract_answer(text), gold)``."""
     pred, gold = pair
-    got = extract_answer(pred, "flexible")
-    return got is not None and is_equiv(got.answer, gold)
+    return is_equiv(extract_answer(pred, "flexible"), gold)
 
 
 def _ours_answer_check(pair: Pair) -> bool:
     return is_equiv(pair[0], pair[1])
 
 
-def _ours_pairs(pairs: list[Pair]) -> list[Pair]:
-    out = []
-    for pred, gold in pairs:
-        got = extract_answer(pred, "flexible")
-        out.append((got.answer if got else "", gold))
-    return out
+def _ours_pairs(pairs: list[Pair]) -> list[tuple[object, str]]:
+    return [(extract_answer(pred, "flexible"), gold) for pred, gold in pairs]
 
 
 # -- pair sets ---------------------------------------------------------------------------
@@ -144,6 +144,17 @@ def pair_sets(data: Path, n: int) -> dict[str, tuple[list[Pair], list[bool] | No
         [(p, g) for p, g in rand if p.strip() != g.strip()],
         None,
         False,
+    )
+    good, bad = model_form_pairs([r["answer"] for r in m500])
+    sets["MATH-500 model-written forms (expect all True)"] = (
+        [(text, g) for _, text, g in good],
+        [True] * len(good),
+        True,
+    )
+    sets["MATH-500 model-written forms, perturbed (expect all False)"] = (
+        [(text, g) for _, text, g in bad],
+        [False] * len(bad),
+        True,
     )
     pairs, labels = [], []
     for r in sols:

@@ -64,32 +64,30 @@ def _check_text(text: object) -> None:
         raise TypeError(f"expected the solution text (str), got {type(text).__name__}{hint}")
 
 
-def _brace_pairs(text: str) -> dict[int, int]:
-    """Map each ``{`` offset to its closing ``}`` in one linear pass (escaped braces skipped).
+_BRACE_TOKEN_RE = re.compile(r"\\.|[{}]", re.DOTALL)
+
+
+def _brace_pairs(text: str, start: int) -> dict[int, int]:
+    """Map each ``{`` offset (from ``start`` on) to its closing ``}`` in one linear pass.
 
     One pass instead of a scan per ``\\boxed{``: hostile text with thousands of unterminated
-    boxes would otherwise cost quadratic time.
+    boxes would otherwise cost quadratic time. Escaped characters (``\\{``) are skipped;
+    braces before ``start`` cannot change the pairing of the braces after it.
     """
     pairs: dict[int, int] = {}
     stack: list[int] = []
-    i = 0
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
+    for m in _BRACE_TOKEN_RE.finditer(text, start):
+        c = m.group(0)
         if c == "{":
-            stack.append(i)
+            stack.append(m.start())
         elif c == "}" and stack:
-            pairs[stack.pop()] = i
-        i += 1
+            pairs[stack.pop()] = m.start()
     return pairs
 
 
-def _boxed_candidates(text: str) -> list[tuple[int, str]]:
-    """All well-formed boxed contents as (start, content), in text order."""
-    out: list[tuple[int, str]] = []
+def _boxed_candidates(text: str) -> list[tuple[int, str, int]]:
+    """All well-formed boxed contents as (start, content, end of the box), in text order."""
+    out: list[tuple[int, str, int]] = []
     pairs: dict[int, int] | None = None
     for m in _BOX_RE.finditer(text):
         j = m.end()
@@ -97,16 +95,16 @@ def _boxed_candidates(text: str) -> list[tuple[int, str]]:
             j += 1
         if j < len(text) and text[j] == "{":
             if pairs is None:
-                pairs = _brace_pairs(text)
+                pairs = _brace_pairs(text, j)
             end = pairs.get(j, -1)
             if end < 0:
                 continue  # unterminated: not an answer
-            out.append((j + 1, text[j + 1 : end].strip()))
+            out.append((j + 1, text[j + 1 : end].strip(), end + 1))
         elif j > m.end():
             # Brace-less form `\boxed 2` (two MATH train records): one token up to space or `$`.
             tok = _BARE_TOKEN_RE.match(text, j)
             if tok:
-                out.append((j, tok.group(0).rstrip(".")))
+                out.append((j, tok.group(0).rstrip("."), tok.end()))
     return out
 
 
@@ -117,16 +115,17 @@ def extract_boxed(text: str) -> str | None:
     return cands[-1][1] if cands else None
 
 
-def _marked_candidates(text: str, kinds: tuple[str, ...]) -> list[ExtractedAnswer]:
+def _marked_candidates(text: str, kinds: tuple[str, ...], pos: int = 0) -> list[ExtractedAnswer]:
+    """Text-marker answers; the regex markers only from offset ``pos`` on."""
     out: list[ExtractedAnswer] = []
     if "gsm8k" in kinds:
-        for m in _GSM8K_RE.finditer(text):
+        for m in _GSM8K_RE.finditer(text, pos):
             out.append(ExtractedAnswer(m.group(1).strip(), "gsm8k", m.start(1)))
     if "the_answer_is" in kinds:
-        for m in _ANSWER_IS_RE.finditer(text):
+        for m in _ANSWER_IS_RE.finditer(text, pos):
             out.append(ExtractedAnswer(answer_from_tail(m.group(1)), "the_answer_is", m.start(1)))
     if "final_answer" in kinds:
-        for m in _FINAL_ANSWER_RE.finditer(text):
+        for m in _FINAL_ANSWER_RE.finditer(text, pos):
             out.append(ExtractedAnswer(answer_from_tail(m.group(1)), "final_answer", m.start(1)))
     if "a_colon" in kinds:
         # Only the last non-empty line; string ops, not a regex, so junk cannot backtrack.
@@ -146,17 +145,17 @@ _TEXT_MARKERS = ("gsm8k", "the_answer_is", "final_answer", "a_colon")
 _WORDS_ONLY_RE = re.compile(r"[A-Za-z][A-Za-z '-]*[A-Za-z]")
 
 
-def _boxed_group(text: str, boxed: list[tuple[int, str]]) -> ExtractedAnswer | None:
+def _boxed_group(text: str, boxed: list[tuple[int, str, int]]) -> ExtractedAnswer | None:
     """The last box with every other box on its line: one answer, a list (method.md 7.1).
 
     Equal elements collapse to one (``\\boxed{350} ... \\boxed{350}`` is ``350``); a lone
     number's thousands commas are dropped so they cannot split the list.
     """
-    start, content = boxed[-1]
+    start, content, _ = boxed[-1]
     if len(content) > MAX_ANSWER_CHARS:
         return None
     line_start = text.rfind("\n", 0, start) + 1
-    same_line = [c for s, c in boxed if s >= line_start]
+    same_line = [c for s, c, _ in boxed if s >= line_start]
     items: dict[str, None] = {}  # ordered set
     size = 0
     for c in same_line:
@@ -176,15 +175,19 @@ def _boxed_group(text: str, boxed: list[tuple[int, str]]) -> ExtractedAnswer | N
 def _marked(text: str, style: str) -> ExtractedAnswer | None:
     """The marked answer written last, whatever its marker (method.md 7.1)."""
     cands: list[ExtractedAnswer] = []
+    pos = 0
     if style in ("auto", "flexible", "strict", "boxed"):
         boxed = _boxed_candidates(text)
+        if style == "boxed":  # the data sets' gold: the last box alone
+            if not boxed or len(boxed[-1][1]) > MAX_ANSWER_CHARS:
+                return None
+            return ExtractedAnswer(boxed[-1][1], "boxed", boxed[-1][0])
         group = _boxed_group(text, boxed) if boxed else None
-        if style == "boxed":
-            return group if group is None else ExtractedAnswer(boxed[-1][1], "boxed", boxed[-1][0])
         if group is not None:
             cands.append(group)
+            pos = boxed[-1][2]  # only a marker written after the last box can beat it
     kinds = ("gsm8k",) if style == "gsm8k" else _TEXT_MARKERS
-    cands += _marked_candidates(text, kinds)
+    cands += _marked_candidates(text, kinds, pos)
     if not cands:
         return None
     strong = [c for c in cands if c.kind in ("boxed", "gsm8k") or not _words_only(c.answer)]
