@@ -333,6 +333,27 @@ def write_jsonl(split: Split, path: str | Path, n: int | None = None) -> int:
     return len(problems)
 
 
+def teacher_mode_answer(problem: ArithProblem) -> int:
+    """The answer of the teacher's most likely solution: every division slipped to a subtraction.
+
+    With ``teacher_slip > 0.5`` this is what a perfect imitator of the teacher decodes greedily,
+    so the share of problems where it equals the gold is the greedy accuracy a model trained
+    to a plateau on the demonstrations reaches (``greedy_ceiling``).
+    """
+    x = problem.answer
+    for i, step in enumerate(problem.solution_steps[:-1]):
+        a, op, k, _ = _EQUATION.findall(step)[0]
+        x = int(a) if i == 0 else x
+        x = _apply("-" if op == "/" else op, x, int(k))
+    return x
+
+
+def greedy_ceiling(split: Split = "test", n: int | None = None) -> float:
+    """Share of ``split`` problems where ``teacher_mode_answer`` is right (0.56 on ``test``)."""
+    problems = arith_split(split, n)
+    return sum(teacher_mode_answer(p) == p.answer for p in problems) / len(problems)
+
+
 # -- verification ------------------------------------------------------------------------------
 _EQUATION = re.compile(r"(\d+) ([-+*/]) (\d+) = (\d+)")
 _MARKED = re.compile(r"The answer is (-?\d+)\.?\s*$")

@@ -17,6 +17,8 @@ from svpo_harness.core.arith import (
     arith_split,
     check_solution_steps,
     generate_problems,
+    greedy_ceiling,
+    teacher_mode_answer,
     to_record,
     write_jsonl,
 )
@@ -204,3 +206,14 @@ def test_about_half_the_test_problems_have_no_division() -> None:
     test = arith_split("test")
     share = sum(p.n_divisions == 0 for p in test) / len(test)
     assert share == pytest.approx(0.538, abs=1e-9)
+
+
+def test_the_greedy_ceiling_is_what_a_perfect_imitator_gets_right() -> None:
+    """A teacher who always slips (teacher_slip=1) writes exactly the mode answer."""
+    always = ArithDifficulty(teacher_slip=1.0)
+    for p in generate_problems(300, 9, always):
+        assert teacher_mode_answer(p) == p.teacher_answer
+        assert (teacher_mode_answer(p) == p.answer) == (
+            p.n_divisions == 0 or p.teacher_answer == p.answer
+        )
+    assert greedy_ceiling("test") == pytest.approx(0.56, abs=1e-9)

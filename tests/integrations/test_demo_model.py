@@ -11,11 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from svpo_harness.core.arith import greedy_ceiling
 from svpo_harness.core.step_format import ARITH
 
 # lm-eval's `hf` model, greedy, on every svpo_arith test problem (BENCHMARKS.md section 2).
 USEFUL_RANGE = (0.25, 0.75)
 SEED_AGREEMENT = 0.05  # greedy accuracy of two seeds' builds, 1,000 problems (stderr ~0.016)
+# A model at the plateau imitates the careless teacher: its greedy accuracy sits just under the
+# world's ceiling (core.arith.greedy_ceiling, 0.56), the gap being its own arithmetic slips.
+PLATEAU_GAP = 0.05
 
 
 def _lm_eval_hf(model: Path, out: Path, limit: int | None = None) -> tuple[float, list[dict]]:
@@ -43,6 +47,7 @@ def test_demo_model_accuracy_is_in_the_useful_range(seed0_accuracy):
     accuracy, samples = seed0_accuracy
     assert len(samples) == 1000
     assert USEFUL_RANGE[0] <= accuracy <= USEFUL_RANGE[1], accuracy
+    assert abs(accuracy - greedy_ceiling("test")) <= PLATEAU_GAP, accuracy  # trained to a plateau
     marked = 0
     for sample in samples:
         text = sample["resps"][0][0]
