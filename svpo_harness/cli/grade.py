@@ -115,8 +115,8 @@ def grade(
     """Re-score FILE (JSON Lines): accuracy in strict and flexible mode.
 
     Strict counts only marked answers (\\boxed{}, ####, "The answer is", "Final Answer:");
-    flexible falls back to the last number. n_missing_answer counts outputs without a
-    marked answer.
+    flexible falls back to the last math span or number. n_missing_answer counts outputs
+    without a marked answer.
     """
     from tqdm import tqdm
 

@@ -211,8 +211,8 @@ def extract_answer(text: str, style: str = "auto") -> ExtractedAnswer | None:
 
     ``style``:
 
-    - ``auto`` / ``flexible``: marked forms (boxed first, then the latest text marker), else the
-      last number as a fallback (``is_fallback=True``);
+    - ``auto`` / ``flexible``: the answer marked last, else the last math span or number as a
+      fallback (``is_fallback=True``);
     - ``strict``: marked forms only, never a fallback;
     - ``boxed``: only ``\\boxed{}``/``\\fbox{}``;
     - ``gsm8k``: only ``#### x``.
