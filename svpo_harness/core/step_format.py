@@ -15,9 +15,10 @@ from typing import Any
 # The template's single placeholder; kept as a constant so validators can look for it.
 QUESTION_SLOT = "{question}"
 
+# Filled with str.replace (never str.format), so braces are written as the model should see them.
 COT_TEMPLATE = (
     "Solve the following math problem step by step. Put each step in its own paragraph, "
-    "separated by a blank line, and finish with the final answer in the form \\boxed{{ANSWER}}."
+    "separated by a blank line, and finish with the final answer in the form \\boxed{ANSWER}."
     "\n\nProblem: {question}\n\nSolution:\n"
 )
 # The synthetic arithmetic world (svpo_harness.core.arith) is written one step per line and the
