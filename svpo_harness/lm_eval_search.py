@@ -83,13 +83,27 @@ def _checked_until(lm: Any, gen_kwargs: dict, eos: str) -> tuple[list[str], int,
     sampling = {
         k: v for k, v in kwargs.items() if k in ("temperature", "do_sample", "top_p", "top_k")
     }
-    if sampling:
+    if _asks_for_sampling(sampling):  # a task's plain greedy settings are the norm: no warning
         lm.warn_once(
             "sampling",
             f"the task's sampling settings {sampling} are ignored; the "
             f"search uses temperature={lm.search_args['temperature']} (model_args)",
         )
     return until, max_gen_toks, kwargs
+
+
+def _asks_for_sampling(settings: dict) -> bool:
+    """True when a task's generation settings ask for sampling (not lm-eval's greedy default)."""
+    if settings.get("do_sample") in (True, "true", "True"):
+        return True
+    try:
+        if float(settings.get("temperature") or 0.0) > 0.0:
+            return True
+        if float(settings.get("top_p", 1.0)) < 1.0 or int(settings.get("top_k") or 0) > 0:
+            return True
+    except (TypeError, ValueError):
+        return True  # unreadable settings: say they are ignored
+    return False
 
 
 def generate_with_search(lm: Any, requests: list, disable_tqdm: bool = False) -> list[str]:

@@ -61,6 +61,11 @@ class CheckpointMeta:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = META_FILE) -> CheckpointMeta:
+        if not isinstance(data, dict):
+            raise CheckpointError(
+                f"{source}: expected a JSON object (the svpo.json of a checkpoint), got "
+                f"{type(data).__name__}; the checkpoint is damaged"
+            )
         version = data.get("schema_version")
         if data.get("kind") != KIND or version != SCHEMA_VERSION:
             raise CheckpointError(

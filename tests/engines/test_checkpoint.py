@@ -215,3 +215,16 @@ def test_value_head_init_command(tmp_path, tiny_dir, tiny_model) -> None:
     )
     assert result.exit_code != 0 and "not found" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("content", ["[]", '"svpo"', "42", "null"])
+def test_svpo_json_that_is_not_an_object_is_a_clear_error(
+    tmp_path, tiny_dir, tiny_model, tiny_tokenizer, content
+) -> None:
+    """A damaged svpo.json names the file and what was expected, never an AttributeError."""
+    out = save_checkpoint(
+        tmp_path / "c", tiny_model, tiny_tokenizer, ValueHead(64), CheckpointMeta(str(tiny_dir))
+    )
+    (out / META_FILE).write_text(content)
+    with pytest.raises(CheckpointError, match=r"svpo\.json: expected a JSON object"):
+        load_checkpoint(out)

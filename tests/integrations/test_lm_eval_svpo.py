@@ -86,6 +86,25 @@ def test_delimiter_in_until_is_removed_with_a_warning(micro_checkpoint, caplog):
     assert len(out) == 1
 
 
+@pytest.mark.parametrize(
+    ("gen", "warned"),
+    [
+        (GEN, False),  # svpo_arith's own settings: greedy, as every lm-eval task says
+        ({"until": ["\n\n"], "max_gen_toks": 96, "do_sample": False}, False),
+        (dict(GEN, do_sample=True, temperature=0.8), True),
+        ({"until": ["\n\n"], "max_gen_toks": 96, "temperature": 0.7}, True),
+        (dict(GEN, temperature=0.7), False),  # do_sample false: greedy whatever the temperature
+    ],
+)
+def test_sampling_warning_only_when_the_task_asks_for_sampling(
+    micro_checkpoint, caplog, gen, warned
+):
+    lm = _svpo(micro_checkpoint, decoding="greedy")
+    with caplog.at_level("WARNING"):
+        lm.generate_until(_requests(1, gen), disable_tqdm=True)
+    assert ("sampling settings" in caplog.text) == warned
+
+
 def _hf(path):
     from lm_eval.models.huggingface import HFLM
 
