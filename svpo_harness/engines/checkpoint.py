@@ -152,6 +152,7 @@ def load_checkpoint(
     if local.is_dir():
         spec = str(local)
     meta = read_meta(spec)
+    recorded = meta is not None
     adapter_only = meta is None and (local / ADAPTER_CONFIG).is_file()
     if meta is None:  # plain HF model, or a bare peft adapter folder
         base = spec
@@ -186,9 +187,37 @@ def load_checkpoint(
         head.eval()
         head.requires_grad_(trainable)
     fmt = get_step_format(step_format) if step_format is not None else meta.step_format
+    _warn_about_metadata(spec, recorded, meta, head, fmt, tokenizer, step_format is not None)
     return LoadedCheckpoint(
         model=model, tokenizer=tokenizer, value_head=head, step_format=fmt, meta=meta
     )
+
+
+def _warn_about_metadata(
+    spec: str,
+    recorded: bool,
+    meta: CheckpointMeta,
+    head: ValueHead | None,
+    fmt: StepFormat,
+    tokenizer: Any,
+    format_given: bool,
+) -> None:
+    """Say what was assumed or does not match, instead of loading silently."""
+    if not recorded and head is not None and not format_given:
+        warnings.warn(
+            f"{spec}: a value head but no {META_FILE}; assuming step format {fmt.name!r} "
+            "(pass step_format=... if the head was trained on another one)",
+            stacklevel=3,
+        )
+    if recorded and meta.tokenizer_fingerprint:
+        found = tokenizer_fingerprint(tokenizer)
+        if found != meta.tokenizer_fingerprint:
+            warnings.warn(
+                f"{spec}: the tokenizer's fingerprint {found} differs from the one recorded in "
+                f"{META_FILE} ({meta.tokenizer_fingerprint}); token ids of trees and pairs "
+                "made with this checkpoint may not match",
+                stacklevel=3,
+            )
 
 
 def _apply_peft_option(model: Any, peft: Any, trainable: bool) -> Any:

@@ -228,3 +228,48 @@ def test_svpo_json_that_is_not_an_object_is_a_clear_error(
     (out / META_FILE).write_text(content)
     with pytest.raises(CheckpointError, match=r"svpo\.json: expected a JSON object"):
         load_checkpoint(out)
+
+
+def _our_warnings(record: list) -> list[str]:
+    return [str(w.message) for w in record if "svpo.json" in str(w.message)]
+
+
+def test_value_head_without_svpo_json_warns_and_names_the_assumed_format(
+    tmp_path, tiny_dir, tiny_model, tiny_tokenizer
+) -> None:
+    import warnings
+
+    out = save_checkpoint(
+        tmp_path / "c", tiny_model, tiny_tokenizer, ValueHead(64), CheckpointMeta(str(tiny_dir))
+    )
+    (out / META_FILE).unlink()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        loaded = load_checkpoint(out)
+    assert loaded.value_head is not None
+    assert any("no svpo.json" in m and "'cot'" in m for m in _our_warnings(record))
+    with warnings.catch_warnings(record=True) as record:  # the user chose: nothing to say
+        warnings.simplefilter("always")
+        load_checkpoint(out, step_format="arith")
+    assert _our_warnings(record) == []
+
+
+def test_recorded_tokenizer_fingerprint_is_checked_on_load(
+    tmp_path, tiny_dir, tiny_model, tiny_tokenizer
+) -> None:
+    import warnings
+
+    meta = CheckpointMeta(
+        str(tiny_dir), tokenizer_fingerprint=tokenizer_fingerprint(tiny_tokenizer)
+    )
+    out = save_checkpoint(tmp_path / "c", tiny_model, tiny_tokenizer, None, meta)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        load_checkpoint(out)
+    assert _our_warnings(record) == []  # it matches
+    data = json.loads((out / META_FILE).read_text())
+    (out / META_FILE).write_text(json.dumps({**data, "tokenizer_fingerprint": "sha256:0000"}))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        load_checkpoint(out)
+    assert any("fingerprint" in m and "sha256:0000" in m for m in _our_warnings(record))
