@@ -36,7 +36,9 @@ DECODINGS = ("greedy", "sbs", "bon", "maj")
 BACKENDS = {"hf": None, "vllm": "svpo_harness.engines.backends.vllm_lm:SVPOVLLM"}
 # Our model_args and their defaults (method.md section 6: B1=3, B2=5, temperature 0.6).
 SEARCH_ARGS: dict[str, Any] = {
-    "value_head": None,  # None: the checkpoint's head; "none": no head (rank by log-prob)
+    # absent: the checkpoint's head; "none" (or None, as lm-eval parses it): no head, rank by
+    # log-prob; a path: that head
+    "value_head": None,
     "decoding": "sbs",
     "beam_width": 3,
     "samples_per_step": 5,
@@ -104,6 +106,12 @@ class SVPOLM(HFLM):
         return cls(**args, **extra)
 
     def __init__(self, pretrained: str, **kwargs: Any) -> None:
+        # lm-eval's arg-string parser turns "none" into Python None, so a value_head that is
+        # *given* as None means "no head"; only an absent value_head means "the checkpoint's".
+        if "value_head" in kwargs and (
+            kwargs["value_head"] is None or str(kwargs["value_head"]).lower() == "none"
+        ):
+            kwargs["value_head"] = "none"
         search = {name: kwargs.pop(name, default) for name, default in SEARCH_ARGS.items()}
         kwargs.pop("backend", None)
         _check_args(kwargs)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from lm_eval.api.instance import Instance
@@ -103,6 +104,39 @@ def test_sampling_warning_only_when_the_task_asks_for_sampling(
     with caplog.at_level("WARNING"):
         lm.generate_until(_requests(1, gen), disable_tqdm=True)
     assert ("sampling settings" in caplog.text) == warned
+
+
+def test_value_head_none_from_an_arg_string_means_no_head(micro_checkpoint):
+    """lm-eval's parser turns "none" into None; it must still mean "no head"."""
+    args = f"pretrained={micro_checkpoint},device=cpu,decoding=sbs,value_head=none"
+    lm = SVPOLM.create_from_arg_string(args)
+    assert lm.loaded.value_head is None
+    assert lm.search_args["value_head"] == "none"
+    with_head = SVPOLM.create_from_arg_string(f"pretrained={micro_checkpoint},device=cpu")
+    assert with_head.loaded.value_head is not None  # absent: the checkpoint's head
+
+
+def test_value_head_none_through_simple_evaluate(micro_checkpoint, tmp_path):
+    """The Python API path recipes and notebooks use: the ablation really runs without a head."""
+    import lm_eval
+    import svpo_harness.tasks
+    from lm_eval.tasks import TaskManager
+
+    log = tmp_path / "tree.jsonl"
+    args = (
+        f"pretrained={micro_checkpoint},device=cpu,decoding=sbs,beam_width=1,"
+        f"samples_per_step=2,value_head=none,search_log={log}"
+    )
+    lm_eval.simple_evaluate(
+        model="svpo",
+        model_args=args,
+        tasks=["svpo_arith"],
+        limit=1,
+        task_manager=TaskManager(include_path=str(Path(svpo_harness.tasks.__file__).parent)),
+    )
+    tree = json.loads(log.read_text().splitlines()[0])
+    values = [c["value"] for c in tree["tree"]]
+    assert values and all(v is None for v in values)  # ranked by log-prob, no head read
 
 
 def _hf(path):
