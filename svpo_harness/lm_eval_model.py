@@ -49,7 +49,6 @@ SEARCH_ARGS: dict[str, Any] = {
     "step_format": None,  # default: from the checkpoint's svpo.json
     "seed": 0,
     "search_log": None,
-    "apply_step_chat_template": False,
 }
 
 
@@ -153,6 +152,15 @@ class SVPOLM(HFLM):
                 )
             log.warning("svpo: value_head=none, candidates are ranked by mean log-prob")
         kwargs.pop("dtype", None)
+        if loaded.meta.chat_template is not None:
+            # The template the checkpoint was trained with is the one lm-eval's
+            # --apply_chat_template uses; without that flag prompts go in as plain text.
+            loaded.tokenizer.chat_template = loaded.meta.chat_template
+            log.warning(
+                "svpo: %s records a chat template (svpo.json): pass --apply_chat_template to "
+                "lm_eval so prompts use it, as in training; without it they are plain text",
+                pretrained,
+            )
         super().__init__(pretrained=loaded.model, tokenizer=loaded.tokenizer, **kwargs)
         self.loaded = loaded
         self.search_args = search

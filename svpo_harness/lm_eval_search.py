@@ -30,14 +30,16 @@ log = logging.getLogger("svpo_harness.lm_eval")
 def _policy(lm: Any):
     """One HFStepPolicy per model object, built on first use (the weights are HFLM's own)."""
     if getattr(lm, "_svpo_policy", None) is None:
-        from svpo_harness.engines.backends.hf import HFStepPolicy
+        from svpo_harness.engines.backends.hf import HFStepPolicy, _eos_ids
 
         lm._svpo_policy = HFStepPolicy(
             lm.model,
             lm.tokenizer,
             lm.loaded.step_format,
             lm.loaded.value_head,
-            eos_token_ids=[lm.eot_token_id],
+            # Every EOS id of the tokenizer and of the generation config (Llama-3 <|eot_id|>,
+            # Qwen <|im_end|>), as HFLM's generate stops at, plus lm-eval's end-of-text id.
+            eos_token_ids=sorted(_eos_ids(lm.tokenizer, lm.model) | {int(lm.eot_token_id)}),
         )
     return lm._svpo_policy
 

@@ -139,6 +139,42 @@ def test_value_head_none_through_simple_evaluate(micro_checkpoint, tmp_path):
     assert values and all(v is None for v in values)  # ranked by log-prob, no head read
 
 
+def test_steps_stop_at_every_eos_id_of_the_generation_config(micro_checkpoint, tmp_path):
+    """A chat model lists several EOS ids (Llama-3 <|eot_id|>, Qwen <|im_end|>): all end a step."""
+    import shutil
+
+    from svpo_harness.lm_eval_search import _policy
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(micro_checkpoint, ckpt)
+    config = json.loads((ckpt / "generation_config.json").read_text())
+    eos = config.get("eos_token_id")
+    eos = eos if isinstance(eos, list) else [eos]
+    (ckpt / "generation_config.json").write_text(json.dumps({**config, "eos_token_id": [*eos, 7]}))
+    lm = _svpo(ckpt, decoding="greedy")
+    assert {7, lm.eot_token_id} <= set(_policy(lm)._spec.eos_ids)
+
+
+def test_apply_step_chat_template_is_no_longer_silently_accepted(micro_checkpoint):
+    with pytest.raises(ValueError, match="unknown svpo model_args: apply_step_chat_template"):
+        _svpo(micro_checkpoint, apply_step_chat_template=True)
+
+
+def test_a_recorded_chat_template_is_used_and_announced(micro_checkpoint, tmp_path, caplog):
+    import shutil
+
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(micro_checkpoint, ckpt)
+    meta = json.loads((ckpt / "svpo.json").read_text())
+    template = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}"
+    (ckpt / "svpo.json").write_text(json.dumps({**meta, "chat_template": template}))
+    with caplog.at_level("WARNING"):
+        lm = _svpo(ckpt, decoding="greedy")
+    assert "--apply_chat_template" in caplog.text
+    chat = lm.apply_chat_template([{"role": "user", "content": "2+2?"}])
+    assert chat.startswith("<|user|>2+2?")
+
+
 def _hf(path):
     from lm_eval.models.huggingface import HFLM
 
