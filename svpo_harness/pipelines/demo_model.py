@@ -137,6 +137,7 @@ def build_demo_model(
             step_format="arith",
             save_every=0,
             max_length=256,
+            device="cpu",  # the build is defined on the CPU (threads, kernels): see the doc
         )
         trained = run_training(cfg, progress=progress)
         init_value_head_checkpoint(work / "sft", out, seed=seed, overwrite=overwrite)
@@ -159,7 +160,7 @@ def _pin_runtime(threads: int) -> dict[str, Any]:
         "deterministic": torch.are_deterministic_algorithms_enabled(),
     }
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
+    torch.use_deterministic_algorithms(True, warn_only=True)  # CPU ops here all have one
     return saved
 
 
