@@ -17,6 +17,7 @@ Never raises: any error on model text counts as not equivalent.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any
 
@@ -224,16 +225,7 @@ def _same_at_samples(g: Any, p: Any, symbols: list[Any]) -> bool:
     fractions) reliably.
     """
     checked = 0
-    for row in _SAMPLES:
-        point = {s: sympy.Float(row[k % len(row)] + 0.1 * (k // len(row)), 30)
-                 for k, s in enumerate(symbols)}  # fmt: skip
-        try:
-            gv = complex(g.evalf(30, subs=point))
-            pv = complex(p.evalf(30, subs=point))
-        except (TypeError, ValueError, ArithmeticError):
-            continue  # unevaluable here (e.g. an unknown function): try the next point
-        if not all(map(_finite, (gv, pv))):
-            continue
+    for gv, pv in _probe(g, p, symbols):
         if abs(gv - pv) > _SYMBOLIC_TOL * max(1.0, abs(gv)):
             return False
         checked += 1
@@ -243,7 +235,15 @@ def _same_at_samples(g: Any, p: Any, symbols: list[Any]) -> bool:
 def _proportional(g: Any, p: Any) -> bool:
     """``p = c * g`` for one nonzero constant ``c``, probed at the fixed sample points."""
     symbols = sorted(g.free_symbols | p.free_symbols, key=str)
-    ratios: list[complex] = []
+    ratios = [pv / gv for gv, pv in _probe(g, p, symbols) if min(abs(gv), abs(pv)) >= 1e-12]
+    if len(ratios) < 2:
+        return False
+    r0 = ratios[0]
+    return all(abs(r - r0) <= _SYMBOLIC_TOL * abs(r0) for r in ratios[1:])
+
+
+def _probe(g: Any, p: Any, symbols: list[Any]) -> Iterator[tuple[complex, complex]]:
+    """(g, p) at each fixed sample point where both evaluate to finite numbers."""
     for row in _SAMPLES:
         point = {s: sympy.Float(row[k % len(row)] + 0.1 * (k // len(row)), 30)
                  for k, s in enumerate(symbols)}  # fmt: skip
@@ -251,14 +251,9 @@ def _proportional(g: Any, p: Any) -> bool:
             gv = complex(g.evalf(30, subs=point))
             pv = complex(p.evalf(30, subs=point))
         except (TypeError, ValueError, ArithmeticError):
-            continue
-        if not all(map(_finite, (gv, pv))) or abs(gv) < 1e-12 or abs(pv) < 1e-12:
-            continue
-        ratios.append(pv / gv)
-    if len(ratios) < 2:
-        return False
-    r0 = ratios[0]
-    return all(abs(r - r0) <= _SYMBOLIC_TOL * abs(r0) for r in ratios[1:])
+            continue  # unevaluable here (e.g. an unknown function): try the next point
+        if _finite(gv) and _finite(pv):
+            yield gv, pv
 
 
 def _finite(z: complex) -> bool:
