@@ -127,6 +127,10 @@ def generate_with_search(lm: Any, requests: list, disable_tqdm: bool = False) ->
         group_fn=lambda req: req[1],
     )
     results: list[str] = []
+    # The key is part of every seed: the context itself, so a question's search does not depend
+    # on its batch-mates; a repeated context (lm-eval `repeats`) gets its occurrence number,
+    # counted over the whole call so that it does not depend on --batch_size either.
+    seen: dict[str, int] = {}
     totals = {"questions": 0, "tokens": 0, "seconds": 0.0}
     bar = tqdm(
         total=len(requests), disable=disable_tqdm or lm.rank != 0, desc=f"svpo {decoding} search"
@@ -135,9 +139,6 @@ def generate_with_search(lm: Any, requests: list, disable_tqdm: bool = False) ->
         contexts, all_kwargs = zip(*chunk, strict=True)
         until, max_gen_toks, _ = _checked_until(lm, all_kwargs[0], eos)
         max_ctx = lm.max_length - max_gen_toks
-        # The key is part of every seed: the context itself, so a question's search does not
-        # depend on its batch-mates (a repeated context gets an occurrence number).
-        seen: dict[str, int] = {}
         roots = []
         for ctx in contexts:
             seen[ctx] = seen.get(ctx, -1) + 1
