@@ -14,6 +14,7 @@ from svpo_harness.core.policy import StepPolicy, StepRequest
 from svpo_harness.core.step_format import ARITH
 from svpo_harness.engines.backends.hf import HFStepPolicy
 from svpo_harness.engines.backends.hf_sampling import LoopSpec, _advance, _Row
+from svpo_harness.engines.tokenization import continuation_ids
 
 NEVER = "@@@@@@@@"  # a delimiter the model does not produce within a few tokens
 QUESTIONS = ["Tom has 3 apples.", "Ann has 12 + 7 = 19 pens and gives away 4 of them.", "Bob?"]
@@ -150,7 +151,7 @@ def test_retokenize_cut_on_a_merged_token(tiny_tokenizer) -> None:
         frozenset({2}),
         0,
         tiny_tokenizer.decode,
-        lambda s: tiny_tokenizer.encode(s, add_special_tokens=False),
+        lambda context, s: continuation_ids(tiny_tokenizer, context, s),
     )
     row = _Row(0, 0, 0, 0.0, 50, None, [], "", ids=list(first), logprobs=[-1.0] * len(first))
     assert _advance(spec, row, merged, -2.0, with_values=True) == []  # rescored afterwards

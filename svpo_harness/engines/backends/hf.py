@@ -26,6 +26,8 @@ from svpo_harness.core.policy import StepRequest, StepSample
 from svpo_harness.core.step_format import StepFormat, get_step_format
 from svpo_harness.engines.backends.hf_forward import state_values
 from svpo_harness.engines.backends.hf_sampling import LoopSpec, sample_batch
+from svpo_harness.engines.tokenization import continuation_ids
+from svpo_harness.engines.tokenization import delimiter_ids as canonical_delimiter_ids
 from svpo_harness.engines.value_head import ValueHead
 
 DEFAULT_MAX_BATCH_ROWS = 64  # sampled rows per loop (each row holds a full KV cache copy)
@@ -75,9 +77,8 @@ class HFStepPolicy:
         self.max_batch_rows = max_batch_rows
         self.add_bos = self._resolve_add_bos(add_bos)
         eos = frozenset(eos_token_ids) if eos_token_ids is not None else _eos_ids(tokenizer, model)
-        delimiter_ids = tuple(
-            tokenizer.encode(self.step_format.delimiter, add_special_tokens=False)
-        )
+        # Where it ends a step, not at a sequence start: no SentencePiece "▁" in front.
+        delimiter_ids = canonical_delimiter_ids(tokenizer, self.step_format.delimiter)
         if not delimiter_ids:
             raise ValueError(f"the delimiter {self.step_format.delimiter!r} encodes to no tokens")
         pad = tokenizer.pad_token_id
@@ -88,7 +89,7 @@ class HFStepPolicy:
             eos_ids=eos,
             pad_id=int(pad),
             decode=self.decode,
-            encode=lambda text: list(tokenizer.encode(text, add_special_tokens=False)),
+            retokenize=lambda context, text: continuation_ids(tokenizer, context, text),
         )
         self._fingerprint: str | None = None
 

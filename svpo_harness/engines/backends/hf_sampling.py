@@ -72,11 +72,12 @@ class LoopSpec:
     """What the loop needs to know about the tokenizer and step format."""
 
     delimiter: str
-    delimiter_ids: tuple[int, ...]  # canonical ids: encode(delimiter, add_special_tokens=False)
+    delimiter_ids: tuple[int, ...]  # canonical ids (engines.tokenization.delimiter_ids)
     eos_ids: frozenset[int]
     pad_id: int
     decode: Callable[[Sequence[int]], str]
-    encode: Callable[[str], list[int]]
+    # (stored context ids, text) -> ids of the text where it follows them (method.md 2.1)
+    retokenize: Callable[[Sequence[int], str], list[int]]
 
 
 def choose_tokens(logits: torch.Tensor, rows: Sequence[_Row]) -> tuple[list[int], list[float]]:
@@ -127,7 +128,7 @@ def _advance(spec: LoopSpec, row: _Row, token: int, logprob: float, with_values:
         end = cut + len(spec.delimiter)
         if end < len(row.text):  # the last token ran past the delimiter: cut and re-tokenize
             row.text = row.text[:end]
-            row.ids = spec.encode(row.text)
+            row.ids = spec.retokenize(row.context, row.text)
             row.retokenized = True
             return []  # scored by a fresh forward afterwards
         return [token] if with_values else []
