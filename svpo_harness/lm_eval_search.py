@@ -44,10 +44,14 @@ def _policy(lm: Any):
     return lm._svpo_policy
 
 
-def _options(lm: Any, max_gen_toks: int, has_head: bool) -> SearchOptions:
+def _options(lm: Any, max_gen_toks: int, has_head: bool, until: list[str]) -> SearchOptions:
     args = lm.search_args
     rank_by = "value" if has_head else "logprob"
+    # `until` ends a path inside the search, so "finished" and the ranking are decided on the
+    # text the user receives; the step format's own stop sequences end it as well.
+    stop = tuple(dict.fromkeys([*until, *lm.loaded.step_format.stop_sequences]))
     return SearchOptions(
+        stop=stop,
         b1=int(args["beam_width"]),
         b2=int(args["samples_per_step"]),
         temperature=float(args["temperature"]),
@@ -151,7 +155,7 @@ def generate_with_search(lm: Any, requests: list, disable_tqdm: bool = False) ->
             decoding,
             roots,
             policy,
-            _options(lm, max_gen_toks, policy.has_value_head),
+            _options(lm, max_gen_toks, policy.has_value_head, until),
             seed=int(lm.search_args["seed"]),
         )
         seconds = time.perf_counter() - started

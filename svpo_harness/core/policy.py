@@ -9,7 +9,9 @@ Token contract (method.md section 2.1), written into these types:
   joined text. ``StepSample.token_ids`` are the ids as sampled, delimiter tokens included, EOS
   excluded (EOS is part of no step).
 - A step that ended with EOS (``finish_reason == "eos"``) has its value read, and is trained on,
-  with the delimiter's canonical ids appended: ``value_ids`` gives exactly those ids.
+  with the delimiter's canonical ids appended: ``value_ids`` gives exactly those ids. A step
+  cut at a stop string (``"stop"``: the solution ends there, the stop string is in no step) is
+  treated the same way.
 - A sampled token that runs past the delimiter is cut at the delimiter and only that step is
   re-tokenized (``retokenized=True``).
 - ``logprob_sum``/``logprob_mean`` are raw (temperature 1) log-probs of ``token_ids``; the MCTS
@@ -29,8 +31,10 @@ from typing import Literal, Protocol, runtime_checkable
 
 from svpo_harness.core.step_format import StepFormat
 
-FinishReason = Literal["delimiter", "eos", "length"]
-FINISH_REASONS: tuple[str, ...] = ("delimiter", "eos", "length")
+# "stop": the text reached one of the request's stop strings (lm-eval's `until`, the step
+# format's stop sequences); the step is cut just before it and the solution ends, as with EOS.
+FinishReason = Literal["delimiter", "eos", "length", "stop"]
+FINISH_REASONS: tuple[str, ...] = ("delimiter", "eos", "length", "stop")
 
 
 @dataclass(frozen=True)
@@ -42,8 +46,12 @@ class StepRequest:
     seed: int
     temperature: float = 0.6
     max_step_tokens: int = 256
+    # Strings that end the whole solution where they appear (also across the boundary with
+    # the state's text); the step is cut just before one and finishes with reason "stop".
+    stop: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "stop", tuple(s for s in self.stop if s))
         if self.n < 1:
             raise ValueError(f"StepRequest.n must be >= 1, got {self.n}")
         if self.temperature < 0:

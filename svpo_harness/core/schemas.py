@@ -31,7 +31,7 @@ from svpo_harness.core.step_format import StepFormat
 SCHEMA_VERSION = 1  # bump on any incompatible change; readers refuse other versions
 TERMINAL_REASONS = ("answer", "empty", "truncated", "max_depth", "context", "error", "exhausted")
 # "exhausted": every child of the node is terminal (method.md section 3).
-FINISH_REASONS = ("delimiter", "eos", "length")
+FINISH_REASONS = ("delimiter", "eos", "length", "stop")
 
 
 class RecordError(ValueError):
@@ -96,7 +96,7 @@ class TreeNode(_Rules):
     reward: float | None  # +1 / -1 for terminal nodes (method.md section 3)
     finish_reason: str | None = None  # how sampling ended (FINISH_REASONS); None at the root
     retokenized: bool = False  # cut at the delimiter and re-tokenized (method.md 2.1)
-    eos_appended: bool = False  # ended with EOS: appended_ids added for value and training
+    eos_appended: bool = False  # ended with EOS or a stop string: appended_ids added
     appended_ids: tuple[int, ...] = ()  # the delimiter's canonical ids when eos_appended
 
     @property

@@ -47,3 +47,40 @@ def test_repeats_get_the_same_seeds_at_every_batch_size(micro_checkpoint, tmp_pa
     assert runs[1] == runs[2] == runs[5]
     keys = runs[1][1]
     assert len(set(keys)) == len(requests)  # every copy searched with its own key (seed part)
+
+
+def _last_record(log) -> dict:
+    return json.loads(log.read_text().splitlines()[-1])
+
+
+def test_an_until_string_met_mid_search_ends_the_path_there(tmp_path):
+    """The search stops where `until` appears, so the text it ranks and calls finished is the
+    text the user receives (before: it ran on and `until` cut the chosen path afterwards).
+    On the shipped demo model, which writes real arith solutions."""
+    from svpo_harness.pipelines.demo_model import shipped_demo_model
+
+    model = shipped_demo_model()
+    (problem,) = arith_split("test", n=1)
+    free_log = tmp_path / "free.jsonl"
+    lm = _svpo(model, decoding="greedy", search_log=str(free_log))
+    lm.generate_until([_instance(problem.question, 0)], disable_tqdm=True)
+    text = _last_record(free_log)["text"]
+    lines = text.split("\n")
+    assert len(lines) >= 3, text  # at least two steps
+    # a string first seen inside the second step: the path must end in the middle of it
+    second = range(len(lines[0]) + 2, len(lines[0]) + len(lines[1]))
+    at, until = next(
+        (i, text[i : i + n]) for i in second for n in range(2, 8) if text.find(text[i : i + n]) == i
+    )
+    gen = {**GEN, "until": [until]}
+    sbs = {"decoding": "sbs", "beam_width": 1, "samples_per_step": 1, "temperature": 0.0}
+    for args in ({"decoding": "greedy"}, sbs):
+        log = tmp_path / f"{args['decoding']}.jsonl"
+        lm = _svpo(model, search_log=str(log), **args)
+        (output,) = lm.generate_until([_instance(problem.question, 0, gen)], disable_tqdm=True)
+        record = _last_record(log)
+        assert output == text[:at]
+        assert record["text"] == output  # the search's own text, nothing cut off afterwards
+        chosen = next(c for c in record["tree"] if c["id"] == record["chosen_id"])
+        assert chosen["finish_reason"] == "stop" and record["end_reason"] == "stop_no_answer"
+        assert not record["finished"]

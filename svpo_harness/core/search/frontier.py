@@ -4,9 +4,10 @@
   state's ids by concatenating the stored step ids (never by re-encoding text; method.md 2.1).
 - ``sample_level`` makes ONE batched ``policy.sample_steps`` call for all live beams of all
   questions and raises ``ValueError`` when the policy returns another number of samples.
-- ``classify`` applies the step rules of method.md sections 2 and 6: truncated, empty and
-  EOS-without-answer steps are dead ends, a step with a marked answer is final, and a path that
-  reaches ``max_depth`` or the token budget without an answer ends.
+- ``classify`` applies the step rules of method.md sections 2 and 6: truncated, empty,
+  EOS-without-answer and stop-string-without-answer steps are dead ends, a step with a marked
+  answer is final, and a path that reaches ``max_depth`` or the token budget without an answer
+  ends.
 """
 
 from __future__ import annotations
@@ -109,13 +110,17 @@ class Limits:
     max_depth: int
     max_step_tokens: int
     max_new_tokens: int | None
+    stop: tuple[str, ...] = ()
 
 
 def resolve_limits(opts: SearchOptions, fmt: StepFormat) -> Limits:
+    stop = fmt.stop_sequences if opts.stop is None else opts.stop
     return Limits(
         max_depth=opts.max_depth if opts.max_depth is not None else fmt.max_steps,
         max_step_tokens=opts.max_step_tokens or fmt.max_step_tokens,
         max_new_tokens=opts.max_new_tokens,
+        # never the delimiter: it ends a step, not the solution
+        stop=tuple(dict.fromkeys(s for s in stop if s and s != fmt.delimiter)),
     )
 
 
@@ -169,6 +174,7 @@ def sample_level(
             seed=job.seed,
             temperature=temperature,
             max_step_tokens=step_token_cap(job, limits),
+            stop=limits.stop,
         )
         for job in jobs
     ]
@@ -199,6 +205,8 @@ def classify(cand: Candidate, fmt: StepFormat, limits: Limits) -> None:
         cand.status, cand.reason = "finished", "answer"
     elif cand.finish_reason == "eos":
         cand.status, cand.reason = "dropped", "eos_no_answer"
+    elif cand.finish_reason == "stop":
+        cand.status, cand.reason = "dropped", "stop_no_answer"
     elif cand.depth >= limits.max_depth:
         cand.status, cand.reason = "dropped", "max_depth"
     elif limits.max_new_tokens is not None and cand.path_tokens >= limits.max_new_tokens:

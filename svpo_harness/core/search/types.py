@@ -33,7 +33,9 @@ RANK_BY: tuple[str, ...] = get_args(RankBy)
 #   duplicate same token ids as an earlier sibling (drop_duplicates)
 CandidateStatus = Literal["kept", "finished", "dropped", "pruned", "duplicate"]
 # Why a kept candidate left the beam: "answer" (finished) or a dead-end reason (dropped).
-EndReason = Literal["answer", "truncated", "empty", "eos_no_answer", "max_depth", "token_budget"]
+EndReason = Literal[
+    "answer", "truncated", "empty", "eos_no_answer", "stop_no_answer", "max_depth", "token_budget"
+]
 
 ROOT_ID = 0
 SCHEMA_VERSION = 1
@@ -75,6 +77,9 @@ class SearchOptions:
     drop_duplicates: bool = True  # drop siblings with the same token ids (SBS)
     rank_by: RankBy = "value"
     n_samples: int = 5  # N of best-of-N, k of maj@k
+    # Strings that end a solution inside the search (a step is cut before one and the path
+    # ends there): None = the step format's stop_sequences; lm-eval passes its `until` too.
+    stop: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("b1", "b2", "n_samples"):

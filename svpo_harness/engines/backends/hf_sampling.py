@@ -20,6 +20,10 @@ One call:
    forward as the continuing rows' next token.
 4. a step whose last token ran past the delimiter is cut at the delimiter and re-tokenized; its
    ids were never sampled, so its log-probs and value come from one fresh teacher-forced forward.
+5. a stop string of the request (lm-eval's ``until``; also one that begins in the state's text)
+   ends the step just before it, with reason "stop", checked before the delimiter: if it starts
+   at the newest token, that token is dropped and the value is read as for EOS; otherwise the
+   step is re-tokenized and scored as in 4.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class _Row:
     retokenized: bool = False
     value_ids: tuple[int, ...] = ()
     value: float | None = None
+    stop: tuple[str, ...] = ()  # strings that end the solution (StepRequest.stop)
 
 
 @dataclass(frozen=True)
@@ -119,10 +124,14 @@ def _advance(spec: LoopSpec, row: _Row, token: int, logprob: float, with_values:
         row.reason = "eos"  # EOS is part of no step
         row.value_ids = tuple(row.ids) + spec.delimiter_ids
         return list(spec.delimiter_ids) if with_values else []
+    previous_text = row.text
     row.ids.append(token)
     row.logprobs.append(logprob)
     row.text = _decode_step(spec, row)
     cut = row.text.find(spec.delimiter)
+    stop_at = _stop_position(row)
+    if stop_at >= 0 and (cut < 0 or stop_at <= cut):  # the solution ends before any delimiter
+        return _cut_at_stop(spec, row, stop_at, previous_text, with_values)
     if cut >= 0:
         row.reason = "delimiter"
         end = cut + len(spec.delimiter)
@@ -136,6 +145,43 @@ def _advance(spec: LoopSpec, row: _Row, token: int, logprob: float, with_values:
         row.reason = "length"
         return [token] if with_values else []
     return [token]
+
+
+def _stop_position(row: _Row) -> int:
+    """Where in the step's text the first stop string starts (0 if it began in the state's
+    text, before the step), or -1. Only matches that end inside the step count: one that lay
+    wholly in the state would have ended the state already."""
+    if not row.stop:
+        return -1
+    joined = row.context_text + row.text
+    found = -1
+    for stop in row.stop:
+        at = joined.find(stop, max(0, len(row.context_text) - len(stop) + 1))
+        if at >= 0:
+            at = max(0, at - len(row.context_text))
+            found = at if found < 0 else min(found, at)
+    return found
+
+
+def _cut_at_stop(
+    spec: LoopSpec, row: _Row, at: int, previous_text: str, with_values: bool
+) -> list[int]:
+    """End the step just before a stop string; its value is read as after EOS (the step plus
+    the delimiter's canonical ids), because the solution ends here too."""
+    row.reason = "stop"
+    text = row.text[:at]
+    if text == previous_text:  # the stop string starts at the newest token: drop that token
+        row.ids.pop()
+        row.logprobs.pop()
+        row.text = text
+        row.value_ids = tuple(row.ids) + spec.delimiter_ids
+        return list(spec.delimiter_ids) if with_values else []  # the cache ends at row.ids
+    # The cut falls inside an earlier token: re-tokenize, then one fresh forward scores it.
+    row.text = text
+    row.ids = spec.retokenize(row.context, text) if text else []
+    row.retokenized = True
+    row.value_ids = tuple(row.ids) + spec.delimiter_ids
+    return []
 
 
 def sample_batch(
@@ -168,6 +214,7 @@ def sample_batch(
                     generator=gen,
                     context=context,
                     context_text=spec.decode(context),
+                    stop=req.stop,
                 )
             )
 
@@ -229,16 +276,18 @@ def _rescore_retokenized(
     todo = [row for row in rows if row.retokenized]
     if not todo:
         return
+    # A step cut at a stop string is scored with the delimiter's ids appended (its value is
+    # read there); its log-probs are those of its own ids only.
     scored = score_steps(
         model,
         head,
         [requests[row.req].state_ids for row in todo],
-        [row.ids for row in todo],
+        [row.value_ids or row.ids for row in todo],
         spec.pad_id,
         device,
     )
     for row, (logprobs, value) in zip(todo, scored, strict=True):
-        row.logprobs, row.value = logprobs, value
+        row.logprobs, row.value = logprobs[: len(row.ids)], value
 
 
 def _to_sample(row: _Row) -> StepSample:

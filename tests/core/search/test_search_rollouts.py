@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from scripted_policy import ScriptedPolicy, Step, final
+from scripted_policy import FMT, ScriptedPolicy, Step, final
 
 from svpo_harness.core.search import (
     RootState,
@@ -47,6 +47,7 @@ def test_greedy_continues_to_the_answer_at_temperature_zero_without_values(value
     ("last", "reason"),
     [
         (Step("the end", finish="eos"), "eos_no_answer"),
+        (Step("the end", finish="stop"), "stop_no_answer"),
         (Step("cut off mid", finish="length"), "truncated"),
         (Step(" \n"), "empty"),
     ],
@@ -199,3 +200,24 @@ def test_majority_default_checker_is_the_grading_module():
     policy = ScriptedPolicy(script)
     [res] = majority(roots(policy, "q"), policy, SearchOptions(n_samples=3))
     assert res.votes == 2 and res.text in ("so \\boxed{1/2}", "so \\boxed{0.5}")
+
+
+def test_a_stop_string_step_with_an_answer_finishes_the_path():
+    policy = ScriptedPolicy({("q", ""): [Step("a\n")], ("q", "a\n"): [final("3", finish="stop")]})
+    [res] = greedy(roots(policy, "q"), policy)
+    assert res.finished and res.end_reason == "answer" and res.text == "a\nso \\boxed{3}"
+
+
+@pytest.mark.parametrize(
+    ("stop", "sent"),
+    [
+        (None, ("Q:", "###")),  # default: the step format's stop sequences
+        (("until", "\n", "Q:"), ("until", "Q:")),  # given (lm-eval's until); never the delimiter
+        ((), ()),
+    ],
+)
+def test_every_request_carries_the_stop_strings(stop, sent):
+    fmt = FMT.with_overrides(stop_sequences=("Q:", "###"))
+    policy = ScriptedPolicy({("q", ""): [final("3")]}, step_format=fmt)
+    greedy(roots(policy, "q"), policy, SearchOptions(stop=stop))
+    assert [r.stop for requests, _ in policy.calls for r in requests] == [sent]
