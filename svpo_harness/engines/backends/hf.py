@@ -24,7 +24,7 @@ import torch
 
 from svpo_harness.core.policy import StepRequest, StepSample
 from svpo_harness.core.step_format import StepFormat, get_step_format
-from svpo_harness.engines.backends.hf_forward import state_values
+from svpo_harness.engines.backends.hf_forward import DEFAULT_MAX_FORWARD_TOKENS, state_values
 from svpo_harness.engines.backends.hf_sampling import LoopSpec, sample_batch
 from svpo_harness.engines.tokenization import continuation_ids
 from svpo_harness.engines.tokenization import delimiter_ids as canonical_delimiter_ids
@@ -61,12 +61,17 @@ class HFStepPolicy:
         add_bos: bool | Literal["auto"] = "auto",
         eos_token_ids: Sequence[int] | None = None,
         max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+        max_forward_tokens: int = DEFAULT_MAX_FORWARD_TOKENS,
     ) -> None:
         """``eos_token_ids`` overrides the EOS ids (default: tokenizer + generation config);
         ``max_batch_rows`` caps the rows of one sampling loop (requests are split between
-        loops, never a request's samples)."""
+        loops, never a request's samples); ``max_forward_tokens`` caps the padded tokens of one
+        forward without a cache (value reads of whole states, rescoring of re-tokenized steps).
+        """
         if max_batch_rows < 1:
             raise ValueError(f"max_batch_rows must be >= 1, got {max_batch_rows}")
+        if max_forward_tokens < 1:
+            raise ValueError(f"max_forward_tokens must be >= 1, got {max_forward_tokens}")
         self.model = model.eval()  # dropout off: sampled log-probs are the policy's own
         self.tokenizer = tokenizer
         self.step_format = get_step_format(step_format)
@@ -90,6 +95,7 @@ class HFStepPolicy:
             pad_id=int(pad),
             decode=self.decode,
             retokenize=lambda context, text: continuation_ids(tokenizer, context, text),
+            max_forward_tokens=max_forward_tokens,
         )
         self._fingerprint: str | None = None
 
@@ -209,19 +215,21 @@ class HFStepPolicy:
 
     @torch.inference_mode()
     def values(self, states: Sequence[Sequence[int]]) -> list[float]:
-        """Value at the last token of each whole state: batched full forwards."""
+        """Value at the last token of each whole state: forwards of at most
+        ``max_forward_tokens`` padded tokens that keep only the final layer."""
         if self.value_head is None:
             raise RuntimeError(
                 "this policy has no value head; load a checkpoint with one, or create one with "
                 "`svpo value-head init`"
             )
-        out: list[float] = []
-        for start in range(0, len(states), self.max_batch_rows):
-            chunk = states[start : start + self.max_batch_rows]
-            out.extend(
-                state_values(self.model, self.value_head, chunk, self._spec.pad_id, self.device)
-            )
-        return out
+        return state_values(
+            self.model,
+            self.value_head,
+            states,
+            self._spec.pad_id,
+            self.device,
+            max_tokens=self._spec.max_forward_tokens,
+        )
 
     # -- helpers -------------------------------------------------------------------------------
     def _resolve_add_bos(self, add_bos: bool | Literal["auto"]) -> bool:

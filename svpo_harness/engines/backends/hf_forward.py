@@ -134,6 +134,75 @@ def head_values(head: ValueHead, hidden: torch.Tensor) -> list[float]:
     return [float(v) for v in head(hidden).detach().cpu()]
 
 
+# Padded tokens per rescoring forward (rows x longest row): bounds the activations of one
+# forward whatever the row count. 16k tokens x 4096 hidden x 2 bytes is 128 MB per hidden-state
+# tensor on a 7B model in bf16.
+DEFAULT_MAX_FORWARD_TOKENS = 16384
+
+
+def token_chunks(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+    """Row indices grouped into forwards of at most ``max_tokens`` padded tokens, longest rows
+    first (similar lengths together: less padding). A row longer than the budget goes alone."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    chunks: list[list[int]] = []
+    for i in order:
+        # rows are sorted longest first, so a chunk's width is its first row's length
+        if chunks and (len(chunks[-1]) + 1) * lengths[chunks[-1][0]] <= max_tokens:
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+    return chunks
+
+
+def _plain_lm_head(model: Any) -> tuple[Any, Any] | None:
+    """``(decoder, lm_head)`` when the model's logits are just ``lm_head(final hidden)``, else
+    None (logit soft-capping or scaling, or no decoder accessor: use the model's own forward)."""
+    get_base = getattr(model, "get_base_model", None)
+    base = get_base() if callable(get_base) else model
+    config = getattr(base, "config", None)
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        return None
+    get_decoder = getattr(base, "get_decoder", None)
+    decoder = get_decoder() if callable(get_decoder) else None
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    if decoder is None or head is None or decoder is base:
+        return None
+    return decoder, head
+
+
+def last_layer_forward(
+    model: Any,
+    seqs: Sequence[Sequence[int]],
+    pad_id: int,
+    device: torch.device,
+    keep: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward without a cache that keeps only what the rescoring needs: fp32 logits of the
+    last ``keep`` positions ``[batch, keep, vocab]`` and the final-layer hidden state (after the
+    final norm) at the last position ``[batch, hidden]``.
+
+    ``output_hidden_states=True`` would keep every layer's states for every token (on a 7B
+    model 33 x 4096 x 2 bytes per token); the decoder's own output is the final layer only.
+    """
+    ids, mask, positions = left_pad(seqs, pad_id, device)
+    plain = _plain_lm_head(model)
+    if plain is not None:
+        decoder, head = plain
+        hidden = decoder(
+            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False
+        ).last_hidden_state
+        return head(hidden[:, -keep:]).float(), hidden[:, -1]
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=False,
+        logits_to_keep=keep,
+        output_hidden_states=True,
+    )
+    return out.logits.float(), final_hidden(out)[:, -1]
+
+
 def score_steps(
     model: Any,
     head: ValueHead | None,
@@ -141,47 +210,46 @@ def score_steps(
     steps: Sequence[Sequence[int]],
     pad_id: int,
     device: torch.device,
+    max_tokens: int = DEFAULT_MAX_FORWARD_TOKENS,
 ) -> list[tuple[list[float], float | None]]:
     """Teacher-forced fresh forwards of ``prefix + step``: per-token raw log-probs of the step
     (fp32, temperature 1) and, with a head, the value at the step's last token.
 
     Used for re-tokenized steps, whose ids were never sampled so the sampling loop's cache
-    does not hold them. Left padding aligns every row's end, so only the last
-    ``max(len(step)) + 1`` positions need logits.
+    does not hold them. Rows go in forwards of at most ``max_tokens`` padded tokens; left
+    padding aligns every row's end, so only the last ``max(len(step)) + 1`` positions need
+    logits.
     """
     seqs = [list(p) + list(s) for p, s in zip(prefixes, steps, strict=True)]
-    ids, mask, positions = left_pad(seqs, pad_id, device)
-    keep = max(len(s) for s in steps) + 1
-    out = model(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=positions,
-        logits_to_keep=keep,
-        output_hidden_states=head is not None,
-    )
-    logp = torch.log_softmax(out.logits.float(), dim=-1)  # [batch, keep, vocab]
-    values = head_values(head, final_hidden(out)[:, -1]) if head is not None else None
-    results: list[tuple[list[float], float | None]] = []
-    for i, step in enumerate(steps):
-        m = len(step)
-        # token k of the step sits at column keep-m+k and is predicted by column keep-m+k-1
-        cols = torch.arange(keep - m - 1, keep - 1, device=logp.device)
-        target = torch.tensor(list(step), dtype=torch.long, device=logp.device)
-        lps = logp[i, cols, target].tolist() if m else []
-        results.append((lps, values[i] if values is not None else None))
+    results: list[tuple[list[float], float | None]] = [([], None)] * len(seqs)
+    for chunk in token_chunks([len(s) for s in seqs], max_tokens):
+        keep = max(len(steps[i]) for i in chunk) + 1
+        logits, last = last_layer_forward(model, [seqs[i] for i in chunk], pad_id, device, keep)
+        logp = torch.log_softmax(logits, dim=-1)  # [rows, keep, vocab]
+        values = head_values(head, last) if head is not None else None
+        for row, i in enumerate(chunk):
+            m = len(steps[i])
+            # token k of the step sits at column keep-m+k and is predicted by column keep-m+k-1
+            cols = torch.arange(keep - m - 1, keep - 1, device=logp.device)
+            target = torch.tensor(list(steps[i]), dtype=torch.long, device=logp.device)
+            lps = logp[row, cols, target].tolist() if m else []
+            results[i] = (lps, values[row] if values is not None else None)
     return results
 
 
 def state_values(
-    model: Any, head: ValueHead, states: Sequence[Sequence[int]], pad_id: int, device: torch.device
+    model: Any,
+    head: ValueHead,
+    states: Sequence[Sequence[int]],
+    pad_id: int,
+    device: torch.device,
+    max_tokens: int = DEFAULT_MAX_FORWARD_TOKENS,
 ) -> list[float]:
-    """Value head at the last token of each whole state (one batched full forward)."""
-    ids, mask, positions = left_pad(states, pad_id, device)
-    out = model(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=positions,
-        logits_to_keep=1,
-        output_hidden_states=True,
-    )
-    return head_values(head, final_hidden(out)[:, -1])
+    """Value head at the last token of each whole state (forwards of at most ``max_tokens``
+    padded tokens, final layer only)."""
+    values: list[float] = [0.0] * len(states)
+    for chunk in token_chunks([len(s) for s in states], max_tokens):
+        _, last = last_layer_forward(model, [states[i] for i in chunk], pad_id, device, keep=1)
+        for i, value in zip(chunk, head_values(head, last), strict=True):
+            values[i] = value
+    return values

@@ -37,6 +37,7 @@ import torch
 from svpo_harness.core.policy import StepRequest, StepSample
 from svpo_harness.core.seeding import derive_seed
 from svpo_harness.engines.backends.hf_forward import (
+    DEFAULT_MAX_FORWARD_TOKENS,
     feed_chunks,
     final_hidden,
     head_values,
@@ -83,6 +84,7 @@ class LoopSpec:
     decode: Callable[[Sequence[int]], str]
     # (stored context ids, text) -> ids of the text where it follows them (method.md 2.1)
     retokenize: Callable[[Sequence[int], str], list[int]]
+    max_forward_tokens: int = DEFAULT_MAX_FORWARD_TOKENS  # padded tokens of one rescoring forward
 
 
 def choose_tokens(logits: torch.Tensor, rows: Sequence[_Row]) -> tuple[list[int], list[float]]:
@@ -285,6 +287,7 @@ def _rescore_retokenized(
         [row.value_ids or row.ids for row in todo],
         spec.pad_id,
         device,
+        max_tokens=spec.max_forward_tokens,
     )
     for row, (logprobs, value) in zip(todo, scored, strict=True):
         row.logprobs, row.value = logprobs[: len(row.ids)], value
