@@ -15,7 +15,8 @@ Contract with lm-eval (README.md, "lm-eval model"):
 - ``--batch_size N`` = requests searched together; ``auto`` is rejected (search memory depends on
   the beam, not on a probe of the context length).
 - ``--use_cache`` keys do not include model_args in lm-eval: a warning is printed when it is on.
-- CUDA absent: falls back to CPU (lm-eval passes ``cuda`` by default).
+- no ``--device``: CUDA when present, else the CPU; ``accelerate launch``: one rank per device,
+  each searching its share of the requests (svpo_harness.lm_eval_loading).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ import logging
 from typing import Any
 
 import lm_eval.models  # noqa: F401  (fill the registry with lm-eval's own models first)
-import torch
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from lm_eval.utils import simple_parse_args_string
+
+from svpo_harness import lm_eval_loading as loading
 
 log = logging.getLogger("svpo_harness.lm_eval")
 
@@ -59,7 +61,7 @@ def _hflm_arg_names() -> set[str]:
 
 
 def valid_model_args() -> list[str]:
-    return sorted({"backend", *SEARCH_ARGS, *_hflm_arg_names()})
+    return sorted({"backend", *SEARCH_ARGS, *_hflm_arg_names(), *loading.FROM_PRETRAINED_ARGS})
 
 
 def _check_args(args: dict[str, Any]) -> None:
@@ -124,22 +126,26 @@ class SVPOLM(HFLM):
                 "--batch_size auto is not supported by --model svpo: the batch is the number of "
                 "questions searched together; pass an integer (e.g. --batch_size 8)"
             )
-        device = str(kwargs.get("device") or "cuda")
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            log.warning("svpo: CUDA is not available; running on CPU")
-            kwargs["device"] = "cpu"
+        # HFLM places only models it loads itself: the device, the ranks under accelerate launch
+        # and the loader arguments are decided here, or refused by name (lm_eval_loading).
+        loading.check_unsupported(kwargs)
+        placement = loading.plan_placement(kwargs)
+        loader_args = loading.loader_kwargs(kwargs)
+        loader_args["model_kwargs"].update(placement.map_kwargs)
 
-        from svpo_harness.engines.checkpoint import load_checkpoint
+        from svpo_harness.engines import checkpoint
 
         # The one checkpoint loader: LoRA adapters are merged for inference, the value head
         # comes from the checkpoint unless value_head= says otherwise.
-        loaded = load_checkpoint(
+        loaded = checkpoint.load_checkpoint(
             pretrained,
-            device=kwargs.get("device") or "cpu",
+            device=placement.device,
+            device_map=placement.device_map,
             dtype=kwargs.get("dtype") or "auto",
             peft=kwargs.pop("peft", None) or "merge",
             value_head=search["value_head"],
             step_format=search["step_format"],
+            **loader_args,
         )
         if search["decoding"] in ("sbs", "bon") and loaded.value_head is None:
             if not (
@@ -161,7 +167,14 @@ class SVPOLM(HFLM):
                 "lm_eval so prompts use it, as in training; without it they are plain text",
                 pretrained,
             )
-        super().__init__(pretrained=loaded.model, tokenizer=loaded.tokenizer, **kwargs)
+        with loading.quiet_preloaded_model_warnings():
+            super().__init__(pretrained=loaded.model, tokenizer=loaded.tokenizer, **kwargs)
+        if placement.accelerator is not None:
+            # What HFLM does for models it loads itself under accelerate launch: lm-eval's
+            # evaluator then gives this rank its share of the requests and gathers the results.
+            self.accelerator = placement.accelerator
+            self._rank = placement.rank
+            self._world_size = placement.world_size
         self.loaded = loaded
         self.search_args = search
         self.checkpoint_path = str(pretrained)
@@ -175,4 +188,9 @@ class SVPOLM(HFLM):
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list[str]:
         from svpo_harness.lm_eval_search import generate_with_search
 
-        return generate_with_search(self, requests, disable_tqdm=disable_tqdm)
+        if self.world_size <= 1:
+            return generate_with_search(self, requests, disable_tqdm=disable_tqdm)
+        # Several ranks: lm-eval's padding copies are answered, not searched a second time.
+        unique, where = loading.without_padding(requests)
+        found = generate_with_search(self, unique, disable_tqdm=disable_tqdm)
+        return [found[i] for i in where]

@@ -128,9 +128,19 @@ def load_checkpoint(
     value_head: str | Path | None = None,
     step_format: str | dict[str, Any] | StepFormat | None = None,
     trainable: bool = False,
+    device_map: str | dict[str, Any] | None = None,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    model_kwargs: dict[str, Any] | None = None,
+    tokenizer_kwargs: dict[str, Any] | None = None,
 ) -> LoadedCheckpoint:
     """Load a svpo checkpoint, a plain HF model folder/hub id, or a bare peft adapter folder.
 
+    - ``device``: the weights load straight onto it (no full host copy first); ``"auto"``: CUDA
+      if present. ``device_map`` (``"auto"``, a dict) spreads the policy over GPUs instead; the
+      head then sits on its first device. ``model_kwargs`` (``attn_implementation``,
+      ``max_memory``...) go to ``from_pretrained``, ``tokenizer_kwargs`` to the tokenizer's.
+    - ``revision``: the hub revision of this checkpoint's own files, not of a LoRA ``base_model``.
     - ``dtype``: ``"auto"`` keeps the stored dtype; ``"float32"``/``"bfloat16"`` cast the policy
       (the value head always stays fp32).
     - ``peft``: None loads the policy as recorded (a LoRA checkpoint stays a ``PeftModel``);
@@ -151,7 +161,8 @@ def load_checkpoint(
     local = Path(spec).expanduser()
     if local.is_dir():
         spec = str(local)
-    meta = read_meta(spec)
+    hub = {"revision": revision} if revision else {}
+    meta = read_meta(spec, revision)
     recorded = meta is not None
     adapter_only = meta is None and (local / ADAPTER_CONFIG).is_file()
     if meta is None:  # plain HF model, or a bare peft adapter folder
@@ -165,24 +176,29 @@ def load_checkpoint(
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = _from_pretrained(AutoTokenizer, spec, "tokenizer")
+    remote = {"trust_remote_code": True} if trust_remote_code else {}
+    tokenizer = _from_pretrained(
+        AutoTokenizer, spec, "tokenizer", **hub, **remote, **(tokenizer_kwargs or {})
+    )
+    placed = _placement(torch_device, device_map)
+    load = {"dtype": torch_dtype, **placed, **remote, **(model_kwargs or {})}
     if meta.policy == "full":
-        model = _from_pretrained(AutoModelForCausalLM, spec, "model", dtype=torch_dtype)
+        model = _from_pretrained(AutoModelForCausalLM, spec, "model", **hub, **load)
     else:
         from peft import PeftModel
 
         _check_source(meta.base_model)
-        base_model = _from_pretrained(
-            AutoModelForCausalLM, meta.base_model, "base model", dtype=torch_dtype
-        )
-        model = PeftModel.from_pretrained(base_model, spec, is_trainable=trainable)
+        base_model = _from_pretrained(AutoModelForCausalLM, meta.base_model, "base model", **load)
+        model = PeftModel.from_pretrained(base_model, spec, is_trainable=trainable, **hub)
     model = _apply_peft_option(model, peft, trainable)
-    model.to(torch_device)
+    if not placed:
+        model.to(torch_device)  # the CPU: where from_pretrained loaded it (a no-op)
     model.eval()
     if not trainable:
         model.requires_grad_(False)
 
-    head = _load_head(spec, meta, value_head, model, torch_device)
+    head_device = torch_device if device_map is None else _first_device(model)
+    head = _load_head(spec, meta, value_head, model, head_device, revision)
     if head is not None:
         head.eval()
         head.requires_grad_(trainable)
@@ -246,6 +262,24 @@ def _apply_peft_option(model: Any, peft: Any, trainable: bool) -> Any:
     return get_peft_model(model, peft)
 
 
+def _placement(device: torch.device, device_map: str | dict[str, Any] | None) -> dict[str, Any]:
+    """from_pretrained's ``device_map``: weights land on the accelerator directly (no full copy
+    in host memory first) or spread by accelerate's map; the CPU is from_pretrained's default."""
+    if device_map is not None:
+        return {"device_map": device_map}
+    if device.type == "cpu":
+        return {}
+    return {"device_map": str(device)}
+
+
+def _first_device(model: Any) -> torch.device:
+    """Where a mapped model takes its inputs (and gives its outputs back): its first device."""
+    for param in model.parameters():
+        if param.device.type != "meta":  # disk-offloaded weights sit on "meta"
+            return param.device
+    return torch.device("cpu")
+
+
 def _hidden_size(model: Any) -> int:
     config = model.config
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
@@ -253,7 +287,12 @@ def _hidden_size(model: Any) -> int:
 
 
 def _load_head(
-    spec: str, meta: CheckpointMeta, choice: str | Path | None, model: Any, device: torch.device
+    spec: str,
+    meta: CheckpointMeta,
+    choice: str | Path | None,
+    model: Any,
+    device: torch.device,
+    revision: str | None = None,
 ) -> ValueHead | None:
     if choice is not None and str(choice) == "none":
         return None
@@ -262,7 +301,7 @@ def _load_head(
         local = Path(spec) / VALUE_HEAD_FILE
         file = local if local.is_file() else None
         if file is None and meta.value_head is not None and is_hub_id(spec):
-            file = hub_file(spec, VALUE_HEAD_FILE)
+            file = hub_file(spec, VALUE_HEAD_FILE, revision)
         if file is None:
             if meta.value_head is not None:
                 raise CheckpointError(

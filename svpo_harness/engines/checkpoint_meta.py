@@ -130,24 +130,24 @@ def is_hub_id(spec: str) -> bool:
     return not spec.startswith((".", "/", "~")) and bool(_HUB_ID.match(spec))
 
 
-def hub_file(repo_id: str, filename: str) -> Path | None:
+def hub_file(repo_id: str, filename: str, revision: str | None = None) -> Path | None:
     """A file from a hub repo (or the local HF cache when offline); None if unavailable."""
     try:
         from huggingface_hub import hf_hub_download
 
-        return Path(hf_hub_download(repo_id, filename))
+        return Path(hf_hub_download(repo_id, filename, revision=revision))
     except Exception:  # noqa: BLE001 - missing file, offline, unknown repo: all mean "none here"
         return None
 
 
-def read_meta(source: str | Path) -> CheckpointMeta | None:
-    """``svpo.json`` of a folder or hub repo, or None for a plain HF model."""
+def read_meta(source: str | Path, revision: str | None = None) -> CheckpointMeta | None:
+    """``svpo.json`` of a folder or hub repo (at ``revision``), or None for a plain HF model."""
     spec = str(source)
     path = Path(spec).expanduser()
     file = (
         path / META_FILE
         if path.is_dir()
-        else (hub_file(spec, META_FILE) if is_hub_id(spec) else None)
+        else (hub_file(spec, META_FILE, revision) if is_hub_id(spec) else None)
     )
     if file is None or not file.is_file():
         return None
