@@ -28,7 +28,8 @@ PIP=("$VENV/bin/pip" install -q -c constraints.txt)
 "${PIP[@]}" torch==2.13.0 build setuptools wheel
 
 echo "== build the wheel"
-rm -rf dist
+# build/lib keeps the files of earlier builds: a module moved or deleted since would still ship.
+rm -rf dist build
 # --no-isolation: the build backend (setuptools, wheel) comes from the lock as well
 "$VENV/bin/python" -m build --wheel --no-isolation --outdir dist . >/dev/null
 WHEEL=$(ls dist/svpo_harness-*.whl)

@@ -1,4 +1,4 @@
-"""The lm-eval start-up hook and registration (plugins/): stock `lm_eval` finds svpo."""
+"""The lm-eval start-up hook (plugins/) and registration (svpo_harness/lm_eval_plugin.py)."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def test_explicit_registration_works_without_the_hook():
     # `svpo eval` relies on this path, so it must not depend on the .pth file.
     names = json.loads(
         _python(
-            "import json; from svpo_harness.plugins.registration import register_all; "
+            "import json; from svpo_harness.lm_eval_plugin import register_all; "
             "register_all(); from lm_eval.tasks import TaskManager; "
             "from lm_eval.api.registry import model_registry; "
             "print(json.dumps([t for t in TaskManager().all_tasks if t.startswith('svpo')] "
@@ -132,7 +132,7 @@ def test_user_include_path_is_kept(tmp_path):
     )
     names = json.loads(
         _python(
-            "import json, sys; from svpo_harness.plugins.registration import patch_task_manager; "
+            "import json, sys; from svpo_harness.lm_eval_plugin import patch_task_manager; "
             "patch_task_manager(); from lm_eval.tasks import TaskManager; "
             f"tm = TaskManager(include_path={str(tmp_path)!r}); "
             "print(json.dumps([t for t in tm.all_tasks if t in ('my_own_task', 'svpo_gsm8k')]))",

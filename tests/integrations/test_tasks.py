@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
+import functools
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import yaml
-from svpo_harness.plugins.registration import tasks_dir
 
 from svpo_harness.core.step_format import get_step_format
+from svpo_harness.lm_eval_plugin import tasks_dir
 
 TASKS = tasks_dir()
 
@@ -37,8 +39,14 @@ def _config(path: Path) -> dict:
 TASK_FILES = sorted(p for p in TASKS.glob("svpo_*.yaml") if "group" not in _config(p))
 
 
-def utils():
-    return importlib.import_module("svpo_harness.tasks.utils")
+@functools.cache
+def utils() -> ModuleType:
+    """tasks/utils.py loaded by path, as lm-eval's `!function utils.x` loads it (a checkout has
+    no `svpo_harness.tasks` package to import it from)."""
+    spec = importlib.util.spec_from_file_location("utils", TASKS / "utils.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.parametrize("path", TASK_FILES, ids=lambda p: p.stem)

@@ -1,22 +1,39 @@
-"""Register svpo's lm-eval model and tasks: run by the start-up hook, or by `svpo eval`."""
+"""Register svpo's lm-eval model and tasks: run by the start-up hook, or by `svpo eval`.
+
+This module lives inside the package (not in the top-level ``plugins/`` folder) so that a
+checkout imports it under the same name as an installed wheel: a Python started in the
+repository's root imports the source tree's ``svpo_harness``, and the hook installed from the
+wheel must still find its registration code there. ``plugins/`` holds only the hook itself.
+"""
 
 from __future__ import annotations
 
-import importlib.util
+import functools
+import inspect
 from pathlib import Path
 from types import ModuleType
 
 MODEL_NAME = "svpo"
 MODEL_TARGET = "svpo_harness.lm_eval_model:SVPOLM"
 _PATCH_FLAG = "_svpo_include_path_patched"
+# Every task includes this file, so its presence tells our task folder from any other `tasks/`.
+_MARKER = "_svpo_template.yaml"
 
 
 def tasks_dir() -> Path:
-    """The folder holding our task YAMLs (works for wheels and editable installs alike)."""
-    spec = importlib.util.find_spec("svpo_harness.tasks")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("svpo_harness.tasks is not installed; reinstall svpo-harness")
-    return Path(next(iter(spec.submodule_search_locations)))
+    """The folder holding our task YAMLs, found from either layout.
+
+    Installed (wheel): ``site-packages/svpo_harness/tasks`` (setup.cfg maps the repository's
+    ``tasks/`` there). Checkout or editable install: ``tasks/`` next to ``svpo_harness/``. Find
+    the folder here, never by importing ``svpo_harness.tasks``: a checkout has no such package.
+    """
+    package = Path(__file__).resolve().parent
+    candidates = (package / "tasks", package.parent / "tasks")
+    for folder in candidates:
+        if (folder / _MARKER).is_file():
+            return folder
+    looked = ", ".join(str(c) for c in candidates)
+    raise RuntimeError(f"svpo-harness task folder not found (looked in {looked}); reinstall it")
 
 
 def register_model(models_module: ModuleType | None = None) -> None:
@@ -40,9 +57,9 @@ def patch_task_manager(manager_module: ModuleType | None = None) -> None:
     cls = manager_module.TaskManager
     if getattr(cls.__init__, _PATCH_FLAG, False):
         return
-    import functools
-    import inspect
-
+    # Looked up once, here: a missing folder then fails the registration (which the hook
+    # reports), not every later TaskManager() of the user's.
+    ours = str(tasks_dir())
     original = cls.__init__
     signature = inspect.signature(original)
 
@@ -57,7 +74,6 @@ def patch_task_manager(manager_module: ModuleType | None = None) -> None:
             if isinstance(include, list | tuple)
             else [include]
         )
-        ours = str(tasks_dir())
         if ours not in {str(p) for p in paths}:
             paths.append(ours)
         bound.arguments["include_path"] = paths
