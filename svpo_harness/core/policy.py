@@ -76,6 +76,9 @@ class StepSample:
     # The ids the value was read at / the step is trained on: token_ids, plus the delimiter's
     # canonical ids when the step ended with EOS. Empty means "same as token_ids".
     value_ids: tuple[int, ...] = ()
+    # Prompt/state tokens the backend computed to sample this request (cost accounting only;
+    # reported on one sample per distinct state, 0 on the others).
+    prefill_tokens: int = 0
 
     def __post_init__(self) -> None:
         if self.finish_reason not in FINISH_REASONS:

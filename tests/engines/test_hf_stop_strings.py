@@ -101,4 +101,10 @@ def test_no_stop_strings_change_nothing(tiny_model, tiny_tokenizer, tiny_head):
     policy = _policy(tiny_model, tiny_tokenizer, tiny_head)
     prompt = policy.encode_prompt(QUESTION)
     free = _greedy(policy, prompt)
-    assert _greedy(policy, prompt, stop=(NEVER + "x",)) == free
+    again = _greedy(policy, prompt, stop=(NEVER + "x",))
+    assert (again.token_ids, again.text, again.finish_reason) == (
+        free.token_ids,
+        free.text,
+        free.finish_reason,
+    )
+    assert again.value == pytest.approx(free.value, abs=TOL)

@@ -86,3 +86,29 @@ def test_token_contract_on_real_bpe(smol, ref) -> None:
     # concatenated stored ids are exactly what was sampled and decode to the joined text
     assert pol.decode(state[len(prompt) :]) == "".join(texts)
     assert any(s.finish_reason == "delimiter" for s in seen)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("decoding", ["sbs", "maj"])
+def test_prefix_cache_on_and_off_give_the_same_search(smol, decoding) -> None:
+    """Issue 11 on a real model: token-identical steps, values within 1e-5, the cache on/off."""
+    from svpo_harness.core.search import RootState, SearchOptions, run_search
+    from svpo_harness.engines.backends.hf import HFStepPolicy
+
+    model, tokenizer, head = smol
+    opts = SearchOptions(b1=2, b2=3, n_samples=3, max_depth=3, max_step_tokens=32, temperature=0.7)
+    results = {}
+    for cache in (False, True):
+        pol = HFStepPolicy(
+            model, tokenizer, COT, head, apply_chat_template=True, prefix_cache=cache
+        )
+        roots = [RootState(i, pol.encode_prompt(q)) for i, q in enumerate([QUESTION, "2 + 3 * 4?"])]
+        results[cache] = (run_search(decoding, roots, pol, opts, seed=0), pol.stats)
+    (off, off_stats), (on, on_stats) = results[False], results[True]
+    for a, b in zip(on, off, strict=True):
+        assert [c.token_ids for c in a.tree] == [c.token_ids for c in b.tree]
+        for ca, cb in zip(a.tree, b.tree, strict=True):
+            assert (ca.value is None) == (cb.value is None)
+            if ca.value is not None:
+                assert ca.value == pytest.approx(cb.value, abs=1e-5)
+    assert on_stats["prefill_tokens"] < off_stats["prefill_tokens"]

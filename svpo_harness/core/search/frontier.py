@@ -35,6 +35,7 @@ class QuestionSearch:
         self.root = root
         self.tree: list[Candidate] = []  # creation order; tree[i].id == i + 1
         self.tokens_generated = 0
+        self.prefill_tokens = 0
         self.policy_calls = 0
         self.seconds = 0.0
         self.done = False
@@ -86,6 +87,7 @@ class QuestionSearch:
         )
         self.tree.append(cand)
         self.tokens_generated += len(cand.token_ids)
+        self.prefill_tokens += sample.prefill_tokens
         return cand
 
     def finish(self, seconds: float) -> None:
@@ -237,6 +239,7 @@ def build_result(
         end_reason=chosen.reason,
         chosen_id=chosen.id,
         tokens_generated=question.tokens_generated,
+        prefill_tokens=question.prefill_tokens,
         policy_calls=question.policy_calls,
         seconds=question.seconds,
         tree=question.tree,

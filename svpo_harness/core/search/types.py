@@ -154,6 +154,8 @@ class SearchResult:
     - ``value`` / ``score``: the chosen last step's value-head value and ranking score.
     - ``end_reason``: why the chosen path ended (``EndReason``), None if it did not end.
     - ``tokens_generated``: tokens of every sampled candidate (not just the chosen path).
+    - ``prefill_tokens``: prompt/state tokens the backend computed for this question's
+      requests (fewer with a prefix KV cache; 0 from a policy that does not report them).
     - ``policy_calls``: batched ``sample_steps`` calls that carried a request of this question.
     - ``seconds``: wall time from the start of the (batched) search until this question's
       search ended; questions share calls, so these are not additive.
@@ -176,6 +178,7 @@ class SearchResult:
     tree: list[Candidate] = field(default_factory=list)
     answer: str | None = None
     votes: int | None = None
+    prefill_tokens: int = 0
 
     @property
     def token_ids(self) -> tuple[int, ...]:

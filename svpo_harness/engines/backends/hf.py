@@ -25,12 +25,17 @@ import torch
 from svpo_harness.core.policy import StepRequest, StepSample
 from svpo_harness.core.step_format import StepFormat, get_step_format
 from svpo_harness.engines.backends.hf_forward import DEFAULT_MAX_FORWARD_TOKENS, state_values
+from svpo_harness.engines.backends.hf_prefill import supports_prefix_cache
+from svpo_harness.engines.backends.hf_prefix_cache import DEFAULT_PREFIX_CACHE_MB, PrefixKVCache
 from svpo_harness.engines.backends.hf_sampling import LoopSpec, sample_batch
 from svpo_harness.engines.tokenization import continuation_ids
 from svpo_harness.engines.tokenization import delimiter_ids as canonical_delimiter_ids
 from svpo_harness.engines.value_head import ValueHead
 
-DEFAULT_MAX_BATCH_ROWS = 64  # sampled rows per loop (each row holds a full KV cache copy)
+DEFAULT_MAX_BATCH_ROWS = 256  # sampled rows per loop
+# Rows x (longest state + step cap) per loop: bounds the loop's KV cache (each row holds its own
+# copy of its state's KV), so a 75-row SBS(3,5) level runs as one loop where memory allows.
+DEFAULT_MAX_LOOP_TOKENS = 65536
 
 
 def _eos_ids(tokenizer: Any, model: Any) -> frozenset[int]:
@@ -61,17 +66,33 @@ class HFStepPolicy:
         add_bos: bool | Literal["auto"] = "auto",
         eos_token_ids: Sequence[int] | None = None,
         max_batch_rows: int = DEFAULT_MAX_BATCH_ROWS,
+        max_loop_tokens: int = DEFAULT_MAX_LOOP_TOKENS,
         max_forward_tokens: int = DEFAULT_MAX_FORWARD_TOKENS,
+        prefix_cache: bool = True,
+        prefix_cache_mb: float = DEFAULT_PREFIX_CACHE_MB,
     ) -> None:
-        """``eos_token_ids`` overrides the EOS ids (default: tokenizer + generation config);
-        ``max_batch_rows`` caps the rows of one sampling loop (requests are split between
-        loops, never a request's samples); ``max_forward_tokens`` caps the padded tokens of one
-        forward without a cache (value reads of whole states, rescoring of re-tokenized steps).
+        """``eos_token_ids`` overrides the EOS ids (default: tokenizer + generation config).
+
+        Memory: one sampling loop holds at most ``max_batch_rows`` rows and ``max_loop_tokens``
+        rows x (longest state + step cap) (requests are split between loops, never a request's
+        samples); ``max_forward_tokens`` caps the padded tokens of one forward without a cache
+        (value reads of whole states, rescoring of re-tokenized steps).
+
+        ``prefix_cache``: keep states' KV across calls (at most ``prefix_cache_mb`` MB, least
+        recently used first out) so a call prefills only what it has not computed before; off,
+        or for models whose cache is not a plain KV per layer (sliding window, recurrent
+        layers), every call prefills its states from the prompt. Results are the same either
+        way.
         """
-        if max_batch_rows < 1:
-            raise ValueError(f"max_batch_rows must be >= 1, got {max_batch_rows}")
-        if max_forward_tokens < 1:
-            raise ValueError(f"max_forward_tokens must be >= 1, got {max_forward_tokens}")
+        for name, value in (
+            ("max_batch_rows", max_batch_rows),
+            ("max_loop_tokens", max_loop_tokens),
+            ("max_forward_tokens", max_forward_tokens),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if prefix_cache_mb < 0:
+            raise ValueError(f"prefix_cache_mb must be >= 0, got {prefix_cache_mb}")
         self.model = model.eval()  # dropout off: sampled log-probs are the policy's own
         self.tokenizer = tokenizer
         self.step_format = get_step_format(step_format)
@@ -80,6 +101,12 @@ class HFStepPolicy:
         self.apply_chat_template = apply_chat_template
         self.chat_template = chat_template
         self.max_batch_rows = max_batch_rows
+        self.max_loop_tokens = max_loop_tokens
+        self.prefix_cache: PrefixKVCache | None = None
+        if prefix_cache and supports_prefix_cache(model):
+            self.prefix_cache = PrefixKVCache(int(prefix_cache_mb * 2**20))
+        # prefill tokens computed (real, and with padding) over this policy's calls
+        self.stats: dict[str, int] = {"prefill_tokens": 0, "prefill_padded": 0}
         self.add_bos = self._resolve_add_bos(add_bos)
         eos = frozenset(eos_token_ids) if eos_token_ids is not None else _eos_ids(tokenizer, model)
         # Where it ends a step, not at a sequence start: no SentencePiece "▁" in front.
@@ -183,35 +210,55 @@ class HFStepPolicy:
     ) -> list[list[StepSample]]:
         """``request.n`` next steps per request, batched; values only with a head.
 
-        Requests are sorted by state length (less padding) and packed into loops of at most
-        ``max_batch_rows`` rows; results come back in request order. A row's result does not
-        depend on the packing (per-row seeds, left padding with explicit positions).
+        Requests are sorted by state length (less padding) and packed into loops within
+        ``max_batch_rows`` and ``max_loop_tokens``; results come back in request order. A row's
+        result does not depend on the packing or on the prefix cache (per-row seeds, explicit
+        positions, masked padding).
         """
         for req in requests:
             if not req.state_ids:
                 raise ValueError("a StepRequest needs non-empty state_ids (at least the prompt)")
-        order = sorted(range(len(requests)), key=lambda i: len(requests[i].state_ids))
         results: list[list[StepSample] | None] = [None] * len(requests)
-        chunk: list[int] = []
-        rows = 0
-        for i in [*order, None]:
-            if chunk and (i is None or rows + requests[i].n > self.max_batch_rows):
-                batch = [requests[k] for k in chunk]
-                out = sample_batch(
-                    self.model,
-                    self.value_head,
-                    batch,
-                    self._spec,
-                    self.device,
-                    with_values=with_values,
-                )
-                for k, samples in zip(chunk, out, strict=True):
-                    results[k] = samples
-                chunk, rows = [], 0
-            if i is not None:
-                chunk.append(i)
-                rows += requests[i].n
+        for chunk in self._loops(requests):
+            out = sample_batch(
+                self.model,
+                self.value_head,
+                [requests[k] for k in chunk],
+                self._spec,
+                self.device,
+                with_values=with_values,
+                store=self.prefix_cache,
+                stats=self.stats,
+            )
+            for k, samples in zip(chunk, out, strict=True):
+                results[k] = samples
         return [r for r in results if r is not None]
+
+    def _loops(self, requests: Sequence[StepRequest]) -> list[list[int]]:
+        """Request indices per sampling loop: shortest states first, each loop within the row
+        and token bounds (a request that alone exceeds them gets a loop of its own)."""
+        order = sorted(range(len(requests)), key=lambda i: len(requests[i].state_ids))
+        loops: list[list[int]] = []
+        rows = width = 0
+        for i in order:
+            req = requests[i]
+            new_width = max(width, len(req.state_ids) + req.max_step_tokens)
+            fits = (
+                rows + req.n <= self.max_batch_rows
+                and (rows + req.n) * new_width <= self.max_loop_tokens
+            )
+            if loops and fits:
+                loops[-1].append(i)
+                rows, width = rows + req.n, new_width
+            else:
+                loops.append([i])
+                rows, width = req.n, len(req.state_ids) + req.max_step_tokens
+        return loops
+
+    def clear_prefix_cache(self) -> None:
+        """Forget every cached prefix (e.g. between unrelated workloads)."""
+        if self.prefix_cache is not None:
+            self.prefix_cache.clear()
 
     @torch.inference_mode()
     def values(self, states: Sequence[Sequence[int]]) -> list[float]:

@@ -41,9 +41,10 @@ from svpo_harness.engines.backends.hf_forward import (
     feed_chunks,
     final_hidden,
     head_values,
-    prefix_forward,
     score_steps,
 )
+from svpo_harness.engines.backends.hf_prefill import harvest, prefill
+from svpo_harness.engines.backends.hf_prefix_cache import PrefixKVCache
 from svpo_harness.engines.value_head import ValueHead
 
 # Prefix tokens decoded together with a step so its text is right for tokenizers whose decoder
@@ -71,6 +72,8 @@ class _Row:
     value_ids: tuple[int, ...] = ()
     value: float | None = None
     stop: tuple[str, ...] = ()  # strings that end the solution (StepRequest.stop)
+    fed: list[int] = field(default_factory=list)  # ids fed through the model for this row
+    prefill_tokens: int = 0  # its state's prefill tokens, on the first row of each state
 
 
 @dataclass(frozen=True)
@@ -194,8 +197,14 @@ def sample_batch(
     device: torch.device,
     *,
     with_values: bool,
+    store: PrefixKVCache | None = None,
+    stats: dict[str, int] | None = None,
 ) -> list[list[StepSample]]:
-    """Sample ``request.n`` steps for every request in one batched loop (see module docstring)."""
+    """Sample ``request.n`` steps for every request in one batched loop (see module docstring).
+
+    ``store``: the prefix KV cache (prefill only what it does not hold; keep each sampled step's
+    KV in it). ``stats``: counters to add this call's prefill tokens to.
+    """
     with_values = with_values and head is not None
     prefixes: dict[tuple[int, ...], int] = {}
     rows: list[_Row] = []
@@ -220,11 +229,29 @@ def sample_batch(
                 )
             )
 
-    logits, cache, mask, next_pos = prefix_forward(model, list(prefixes), spec.pad_id, device)
+    states = list(prefixes)
+    pre = prefill(model, states, spec.pad_id, device, store)
+    first_rows: dict[int, _Row] = {}
+    for row in rows:
+        first_rows.setdefault(row.prefix, row)
+    for p, row in first_rows.items():
+        row.prefill_tokens = pre.computed[p]
+    if stats is not None:
+        stats["prefill_tokens"] = stats.get("prefill_tokens", 0) + sum(pre.computed)
+        stats["prefill_padded"] = stats.get("prefill_padded", 0) + pre.padded
+    cache, mask, next_pos = pre.cache, pre.mask, pre.next_pos
     expand = torch.tensor([row.prefix for row in rows], device=device)
     cache.reorder_cache(expand)  # index_select on every layer: prefix computed once per state
-    logits, mask, next_pos = logits[expand], mask[expand], next_pos[expand]
+    logits, mask, next_pos = pre.logits[expand], mask[expand], next_pos[expand]
     alive = list(range(len(rows)))  # batch position -> row index
+
+    def keep_kv(leaving: Sequence[int]) -> None:  # before rows leave the batch
+        if store is None:
+            return
+        for b in leaving:
+            row = rows[alive[b]]
+            if row.reason == "delimiter":  # a step that may become a state
+                harvest(store, cache, mask, b, states[row.prefix], row.ids, row.fed)
 
     while alive:
         tokens, logprobs = choose_tokens(logits, [rows[r] for r in alive])
@@ -233,6 +260,7 @@ def sample_batch(
             for r, tok, lp in zip(alive, tokens, logprobs, strict=True)
         ]
         keep = [b for b, feed in enumerate(feeds) if feed]
+        keep_kv([b for b, feed in enumerate(feeds) if not feed])
         if not keep:
             break
         if len(keep) < len(alive):  # drop rows that need no more forwards
@@ -244,6 +272,8 @@ def sample_batch(
         out, mask, next_pos = feed_chunks(
             model, cache, mask, next_pos, feeds, spec.pad_id, want_hidden=bool(done)
         )
+        for b, feed in enumerate(feeds):
+            rows[alive[b]].fed.extend(feed)
         if done:  # value at the last fed token of each finished row
             hidden = final_hidden(out)
             last = torch.tensor([len(feeds[b]) - 1 for b in done], device=device)
@@ -251,6 +281,7 @@ def sample_batch(
             for b, value in zip(done, head_values(head, picked), strict=True):
                 rows[alive[b]].value = value
         cont = [b for b, r in enumerate(alive) if rows[r].reason is None]
+        keep_kv(done)
         if not cont:
             break
         logits = out.logits[:, 0].float()  # continuing rows were fed exactly one token
@@ -304,4 +335,5 @@ def _to_sample(row: _Row) -> StepSample:
         value=row.value,
         retokenized=row.retokenized,
         value_ids=row.value_ids,
+        prefill_tokens=row.prefill_tokens,
     )
