@@ -7,8 +7,9 @@ templates, batching of loglikelihood requests are inherited); only ``generate_un
 by the search (svpo_harness.lm_eval_search).
 
 Contract with lm-eval (README.md, "lm-eval model"):
-- ``until`` is applied to the joined solution text, which is cut there, as lm-eval's own models
-  do; the step delimiter is removed from ``until`` for the search, with a warning.
+- ``until`` (and the step format's stop sequences) end a path inside the search, so the text
+  that is ranked and called finished is the text returned; the step delimiter is removed from
+  ``until`` (it ends a step, not the solution), with a warning.
 - ``max_gen_toks`` is the total new-token budget across steps; the context is left-truncated as
   HFLM does.
 - the task's sampling settings never override the search's ``temperature`` (logged once).
@@ -51,7 +52,22 @@ SEARCH_ARGS: dict[str, Any] = {
     "step_format": None,  # default: from the checkpoint's svpo.json
     "seed": 0,
     "search_log": None,
+    # keep states' KV across the search's calls (same results, less prefill), bounded in MB
+    "prefix_cache": True,
+    "prefix_cache_mb": 2048,
 }
+
+
+def _flag(value: Any, name: str) -> bool:
+    """A boolean model_arg as lm-eval's parser hands it over (bool, or a string)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off", "none"):
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}")
 
 
 def _hflm_arg_names() -> set[str]:
@@ -120,6 +136,9 @@ class SVPOLM(HFLM):
             raise ValueError(
                 f"decoding must be one of {', '.join(DECODINGS)}, got {search['decoding']!r}"
             )
+        search["prefix_cache"] = _flag(search["prefix_cache"], "prefix_cache")
+        if float(search["prefix_cache_mb"]) < 0:
+            raise ValueError(f"prefix_cache_mb must be >= 0, got {search['prefix_cache_mb']}")
         batch_size = kwargs.get("batch_size", 1)
         if str(batch_size).startswith("auto"):
             raise ValueError(

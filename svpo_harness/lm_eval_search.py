@@ -40,6 +40,8 @@ def _policy(lm: Any):
             # Every EOS id of the tokenizer and of the generation config (Llama-3 <|eot_id|>,
             # Qwen <|im_end|>), as HFLM's generate stops at, plus lm-eval's end-of-text id.
             eos_token_ids=sorted(_eos_ids(lm.tokenizer, lm.model) | {int(lm.eot_token_id)}),
+            prefix_cache=bool(lm.search_args["prefix_cache"]),
+            prefix_cache_mb=float(lm.search_args["prefix_cache_mb"]),
         )
     return lm._svpo_policy
 

@@ -84,3 +84,33 @@ def test_an_until_string_met_mid_search_ends_the_path_there(tmp_path):
         chosen = next(c for c in record["tree"] if c["id"] == record["chosen_id"])
         assert chosen["finish_reason"] == "stop" and record["end_reason"] == "stop_no_answer"
         assert not record["finished"]
+
+
+def test_prefix_cache_model_arg_same_outputs_fewer_prefill_tokens(tmp_path):
+    """`prefix_cache=true|false` from an arg string; the search log records per request the
+    prefill tokens computed and the tokens generated."""
+    import pytest
+
+    from svpo_harness.lm_eval_search import _policy
+    from svpo_harness.pipelines.demo_model import shipped_demo_model
+
+    model = shipped_demo_model()
+    requests = [_instance(p.question, i) for i, p in enumerate(arith_split("test", n=3))]
+    runs = {}
+    for flag in ("false", "true"):
+        log = tmp_path / f"{flag}.jsonl"
+        lm = SVPOLM.create_from_arg_string(
+            f"pretrained={model},device=cpu,decoding=sbs,beam_width=2,samples_per_step=3,"
+            f"batch_size=3,prefix_cache={flag},search_log={log}"
+        )
+        assert (_policy(lm).prefix_cache is not None) == (flag == "true")
+        outputs = lm.generate_until(requests, disable_tqdm=True)
+        records = [json.loads(line) for line in log.read_text().splitlines()]
+        runs[flag] = (outputs, records)
+    (off, off_records), (on, on_records) = runs["false"], runs["true"]
+    assert on == off
+    for a, b in zip(on_records, off_records, strict=True):
+        assert a["tokens_generated"] == b["tokens_generated"] > 0
+        assert 0 < a["prefill_tokens"] < b["prefill_tokens"]
+    with pytest.raises(ValueError, match="prefix_cache must be true or false"):
+        SVPOLM.create_from_arg_string(f"pretrained={model},device=cpu,prefix_cache=maybe")
