@@ -20,7 +20,7 @@ Share of search time spent on values, measured two ways on the same samples:
    ``sample_steps(..., with_values=False)`` and takes the recorded values, so it makes the same
    ranking decisions on the same samples without a single value read (mismatched samples are
    counted and printed). ``(t_values - t_replay) / t_values`` is the marginal cost of the values.
-2. instrumented: timers around the real call sites in ``hf_sampling`` (``prefix_forward``,
+2. instrumented: timers around the real call sites in ``hf_sampling`` (``prefill``,
    ``feed_chunks``, ``choose_tokens``, ``_decode_step``, ``final_hidden``/``head_values``,
    ``_rescore_retokenized``), patched in that module's namespace, no backend file edited. They
    also split prefix passes into the first policy call of a search (the prompt) and later ones
@@ -68,7 +68,7 @@ from svpo_harness.grading import extract_answer, is_equiv  # noqa: E402
 
 # Timed call sites inside hf_sampling (module globals, so patching the module name is enough).
 TIMED = (
-    "prefix_forward",
+    "prefill",
     "feed_chunks",
     "choose_tokens",
     "_decode_step",
@@ -111,7 +111,7 @@ def _timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             spent = time.perf_counter() - start
             PROBE.seconds[name] += spent
             PROBE.calls[name] += 1
-            if name == "prefix_forward":
+            if name == "prefill":
                 seqs = args[1]
                 PROBE.prefix_tokens += sum(len(s) for s in seqs)
                 PROBE.prefix_padded_tokens += len(seqs) * max(len(s) for s in seqs)
@@ -408,8 +408,10 @@ def build_policy(model_dir: Path, seed: int, workdir: Path) -> HFStepPolicy:
     from svpo_harness.engines.checkpoint import init_value_head_checkpoint
 
     ckpt = init_value_head_checkpoint(model_dir, workdir / "ckpt", seed=seed, step_format="cot")
+    # No prefix KV cache: the numbers of BENCHMARKS.md section 3 (scripts/bench_prefix_cache.py
+    # measures the cache); with it, a replay would also start from the recorded run's KV.
     return HFStepPolicy.from_checkpoint(
-        ckpt, device="cpu", dtype="float32", apply_chat_template=True
+        ckpt, device="cpu", dtype="float32", apply_chat_template=True, prefix_cache=False
     )
 
 

@@ -148,3 +148,21 @@ def test_models_with_a_sliding_window_run_without_the_cache(tiny_dir):
     if supports_prefix_cache(model):
         pytest.skip("this transformers builds plain layers for a Llama config")
     assert HFStepPolicy(model, tokenizer, "arith").prefix_cache is None
+
+
+def test_a_prefix_shared_by_the_states_of_one_call_is_computed_once(
+    tiny_model, tiny_tokenizer, tiny_head
+):
+    """e.g. a chat template's system prompt in every question of a batch."""
+    policy = _policy(tiny_model, tiny_tokenizer, tiny_head)
+    preamble = tiny_tokenizer.encode("Tom has 3 apples and 4 pens. " * 3, add_special_tokens=False)
+    prompts = [tuple(preamble) + policy.encode_prompt(q) for q in QUESTIONS]
+    requests = [StepRequest(p, n=1, seed=0, temperature=0.0, max_step_tokens=4) for p in prompts]
+    cached = policy.sample_steps(requests)
+    unique = len({p[:k] for p in prompts for k in range(1, len(p) + 1)})  # distinct prefixes
+    assert unique < sum(len(p) for p in prompts) - 2 * len(preamble)
+    assert policy.stats["prefill_tokens"] == unique
+    plain = _policy(tiny_model, tiny_tokenizer, tiny_head, prefix_cache=False)
+    for a, b in zip(cached, plain.sample_steps(requests), strict=True):
+        assert a[0].token_ids == b[0].token_ids
+        assert a[0].value == pytest.approx(b[0].value, abs=TOL)

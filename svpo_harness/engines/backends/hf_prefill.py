@@ -3,8 +3,10 @@
 Without a store this is one left-padded forward of the unique states (``prefix_forward``). With a
 store (``hf_prefix_cache.PrefixKVCache``):
 
-1. each unique state takes its longest cached prefix (at most all but its last id, so the
-   forward yields the next-token logits) and only the rest, its *suffix*, is computed;
+1. ids that several states share beyond the store (a chat template's system prompt) are
+   computed once, first; then each unique state takes its longest cached prefix (at most all
+   but its last id, so the forward yields the next-token logits) and only the rest, its
+   *suffix*, is computed;
 2. suffixes are grouped by length so that padding stays within ``PAD_SLACK`` of the real
    tokens; a group's rows get their cached prefixes as a left-padded KV cache and their
    suffixes left padded after it (the pads are holes in the mask, which carry no weight), so
@@ -28,6 +30,9 @@ from svpo_harness.engines.backends.hf_forward import cache_argument, prefix_forw
 from svpo_harness.engines.backends.hf_prefix_cache import LayerKV, PrefixKVCache
 
 PAD_SLACK = 1.1  # a prefill group computes at most 10% more tokens than its real ones
+# Uncached ids that several states of one call share (a chat template's system prompt, a
+# few-shot preamble) are prefilled once, first, when they are at least this long.
+MIN_SHARED_TOKENS = 8
 
 
 @dataclass
@@ -135,6 +140,50 @@ def _feed_left_padded(
     return out.logits[:, -1].float(), getattr(out, cache_argument(model)), mask
 
 
+def shared_prefixes(
+    states: Sequence[Sequence[int]], store: PrefixKVCache, min_tokens: int = MIN_SHARED_TOKENS
+) -> list[tuple[int, ...]]:
+    """The longest prefixes that two or more ``states`` share beyond what ``store`` holds
+    (at least ``min_tokens`` of them uncached), each a proper prefix of the states sharing it."""
+    ordered = sorted({tuple(s) for s in states})
+    found: set[tuple[int, ...]] = set()
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        n = 0
+        for x, y in zip(a, b, strict=False):
+            if x != y:
+                break
+            n += 1
+        n = min(n, len(a) - 1, len(b) - 1)  # a proper prefix: each state keeps its own last id
+        if n > 0:
+            found.add(a[:n])
+    out = []
+    for prefix in sorted(found, key=len):
+        cached = store.match(prefix)[1]
+        if len(prefix) - cached >= min_tokens:
+            out.append(prefix)
+    return out
+
+
+def _prefill_shared_prefixes(
+    model: Any,
+    states: Sequence[Sequence[int]],
+    pad_id: int,
+    device: torch.device,
+    store: PrefixKVCache,
+) -> tuple[list[int], int]:
+    """Compute shared uncached prefixes once, into the store. Returns the real tokens computed,
+    counted on the first state that starts with each prefix, and the padded total."""
+    extra = [0] * len(states)
+    prefixes = shared_prefixes(states, store)
+    if not prefixes:
+        return extra, 0
+    done = prefill(model, prefixes, pad_id, device, store)
+    for prefix, computed in zip(prefixes, done.computed, strict=True):
+        first = next(i for i, s in enumerate(states) if tuple(s[: len(prefix)]) == prefix)
+        extra[first] += computed
+    return extra, done.padded
+
+
 def prefill(
     model: Any,
     states: Sequence[Sequence[int]],
@@ -146,12 +195,13 @@ def prefill(
     if store is None:
         logits, cache, mask, next_pos = prefix_forward(model, states, pad_id, device)
         return Prefill(logits, cache, mask, next_pos, [len(s) for s in states], mask.numel())
+    shared, shared_padded = _prefill_shared_prefixes(model, states, pad_id, device, store)
     matches = [store.match(state, limit=len(state) - 1) for state in states]
     suffixes = [list(state[pos:]) for state, (_, pos) in zip(states, matches, strict=True)]
     groups = length_groups([len(s) for s in suffixes])
     logits: list[torch.Tensor | None] = [None] * len(states)
     parts = []
-    padded = 0
+    padded = shared_padded
     for group in groups:
         cache, mask = assemble_cache([store.chain_kv(matches[i][0]) for i in group], device)
         next_pos = torch.tensor([matches[i][1] for i in group], device=device)
@@ -177,12 +227,12 @@ def prefill(
         cache, mask = assemble_cache(rows, device)
     next_pos = torch.tensor([len(s) for s in states], device=device)
     return Prefill(
-        torch.stack(logits),
+        torch.stack(logits),  # type: ignore[arg-type]
         cache,
         mask,
         next_pos,
-        [len(s) for s in suffixes],
-        padded,  # type: ignore[arg-type]
+        [len(s) + extra for s, extra in zip(suffixes, shared, strict=True)],
+        padded,
     )
 
 
