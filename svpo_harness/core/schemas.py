@@ -34,6 +34,15 @@ TERMINAL_REASONS = ("answer", "empty", "truncated", "max_depth", "context", "err
 FINISH_REASONS = ("delimiter", "eos", "length", "stop")
 
 
+def _check_mask(err: Any, name: str, mask: tuple[int, ...], ids: tuple[int, ...]) -> None:
+    """A ``*sampled_mask``: empty (every id sampled by the policy) or one 0/1 per id."""
+    if mask and len(mask) != len(ids):
+        raise err(name, f"expected one 0/1 per id ({len(ids)}) or [], got {len(mask)} entries")
+    bad = [m for m in mask if m not in (0, 1)]
+    if bad:
+        raise err(name, f"expected 0 or 1 per id, got {bad[0]}")
+
+
 class RecordError(ValueError):
     """A malformed record: ``FILE:LINE: field 'x': expected ..., got ...``."""
 
@@ -98,6 +107,9 @@ class TreeNode(_Rules):
     retokenized: bool = False  # cut at the delimiter and re-tokenized (method.md 2.1)
     eos_appended: bool = False  # ended with EOS or a stop string: appended_ids added
     appended_ids: tuple[int, ...] = ()  # the delimiter's canonical ids when eos_appended
+    # Per id of token_ids: 1 = sampled by the policy, 0 = inserted (e.g. a tool's output, which
+    # gets no prior, no DPO loss). Empty = every id sampled (the usual case, kept compact).
+    sampled_mask: tuple[int, ...] = ()
 
     @property
     def Q(self) -> float | None:  # noqa: N802 (the paper's name)
@@ -118,6 +130,7 @@ class TreeNode(_Rules):
                 "expected a reason exactly when terminal, got "
                 f"{self.terminal_reason!r} with terminal={self.terminal}",
             )
+        _check_mask(err, "sampled_mask", self.sampled_mask, self.token_ids)
         if self.eos_appended != bool(self.appended_ids):
             raise err(
                 "appended_ids",
@@ -172,7 +185,7 @@ class TreeRecord(_Rules):
                     f"expected parent depth + 1 = "
                     f"{self.nodes[node.parent_id].depth + 1}, got {node.depth}",
                 )
-            elif not node.token_ids:
+            elif not node.train_ids():
                 raise err(f"{at}.token_ids", "expected a non-empty step, got []")
 
     def state_ids(self, node_id: int) -> tuple[int, ...]:
@@ -207,9 +220,15 @@ class PairRecord(_Rules):
     parent_node_id: int | None = None
     tree_index: int = 0
     from_text: bool = False  # ids derived from text by the longest common prefix (2.1)
+    # Per id of chosen_ids / rejected_ids: 1 = sampled by the policy (scored by DPO), 0 = not;
+    # empty = all 1 (TreeNode.sampled_mask; appended delimiter ids count as the step's).
+    chosen_sampled_mask: tuple[int, ...] = ()
+    rejected_sampled_mask: tuple[int, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def _check(self, err: _Err) -> None:
+        _check_mask(err, "chosen_sampled_mask", self.chosen_sampled_mask, self.chosen_ids)
+        _check_mask(err, "rejected_sampled_mask", self.rejected_sampled_mask, self.rejected_ids)
         if self.q_chosen < self.q_rejected:
             raise err(
                 "q_chosen", f"expected >= q_rejected ({self.q_rejected}), got {self.q_chosen}"
@@ -234,9 +253,11 @@ class StepQRecord(_Rules):
     node_id: int | None = None
     tree_index: int = 0
     terminal: bool = False
+    step_sampled_mask: tuple[int, ...] = ()  # per id of step_ids, as in PairRecord
     schema_version: int = SCHEMA_VERSION
 
     def _check(self, err: _Err) -> None:
+        _check_mask(err, "step_sampled_mask", self.step_sampled_mask, self.step_ids)
         if self.n < 1:
             raise err("n", f"expected a visit count >= 1, got {self.n}")
 
@@ -257,9 +278,19 @@ class PathRecord(_Rules):
     step_format: str
     node_ids: tuple[int, ...] = ()
     tree_index: int = 0
+    # per step, per id of its step_ids, as in PairRecord; empty = every id of every step sampled
+    step_sampled_masks: tuple[tuple[int, ...], ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def _check(self, err: _Err) -> None:
+        if self.step_sampled_masks and len(self.step_sampled_masks) != len(self.step_ids):
+            raise err(
+                "step_sampled_masks",
+                f"expected {len(self.step_ids)} masks (one per step) or [], got "
+                f"{len(self.step_sampled_masks)}",
+            )
+        for i, (mask, ids) in enumerate(zip(self.step_sampled_masks, self.step_ids, strict=False)):
+            _check_mask(err, f"step_sampled_masks[{i}]", mask, ids)
         for name in ("step_texts", "node_ids"):
             got = len(getattr(self, name))
             if got != len(self.step_ids) and (got or name == "step_texts"):

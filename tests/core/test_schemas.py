@@ -210,6 +210,8 @@ def test_missing_required_field_and_bad_json(tmp_path: Path) -> None:
             "expected one of",
         ),
         (lambda t: t["nodes"][1].update(token_ids=[]), "nodes[1].token_ids", "non-empty"),
+        (lambda t: t["nodes"][1].update(sampled_mask=[1, 0]), "nodes[1].sampled_mask", "one 0/1"),
+        (lambda t: t["nodes"][1].update(sampled_mask=[1, 2, 1]), "nodes[1].sampled_mask", "0 or 1"),
         (lambda t: t["step_format"].update(delimiter=""), "step_format", "valid step format"),
         (lambda t: t.update(nodes=[]), "nodes", "non-empty"),
     ],
@@ -293,3 +295,31 @@ def test_core_modules_import_without_torch() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_sampled_masks_say_which_ids_the_policy_sampled(tmp_path: Path) -> None:
+    """A per-token property in every record type that holds step ids (tree, pair, step_q,
+    path): empty means every id was sampled; a mask has one 0/1 per id."""
+    data = to_dict(tree())
+    data["nodes"][1]["sampled_mask"] = [1, 0, 1]  # e.g. one id of a tool's output
+    data["nodes"][2].update(token_ids=[], sampled_mask=[])  # EOS first: only the delimiter
+    records = [
+        data,
+        to_dict(pair(chosen_sampled_mask=(1, 1, 0), rejected_sampled_mask=())),
+        {**to_dict(ALL[2]), "step_sampled_mask": [0]},
+        {**to_dict(ALL[3]), "step_sampled_masks": [[1, 0], [1]]},
+    ]
+    path = tmp_path / "records.jsonl"
+    write_lines(path, records)
+    got = list(read_jsonl_records(path, None))
+    assert got[0].nodes[1].sampled_mask == (1, 0, 1) and got[0].nodes[2].train_ids() == (9,)
+    assert got[1].chosen_sampled_mask == (1, 1, 0) and got[1].rejected_sampled_mask == ()
+    assert got[2].step_sampled_mask == (0,) and got[3].step_sampled_masks == ((1, 0), (1,))
+    assert pair().chosen_sampled_mask == ()  # older files without the field read as all-sampled
+    bad = [{**to_dict(ALL[3]), "step_sampled_masks": [[1, 0]]}]
+    write_lines(path, bad)
+    with pytest.raises(RecordError, match="step_sampled_masks"):
+        list(read_jsonl_records(path, None))
+    write_lines(path, [to_dict(pair(rejected_sampled_mask=(1,)))])
+    with pytest.raises(RecordError, match="rejected_sampled_mask"):
+        list(read_jsonl_records(path, None))
