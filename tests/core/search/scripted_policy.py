@@ -67,6 +67,7 @@ class ScriptedPolicy:
     # Test hooks: drop one sample from every request, or one whole request list.
     short_by: int = 0
     lists_short_by: int = 0
+    root_value: float = 0.25
     calls: list[tuple[list[StepRequest], bool]] = field(default_factory=list)
     questions: list[str] = field(default_factory=list)
     _cursor: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -125,4 +126,7 @@ class ScriptedPolicy:
         return out[: len(out) - self.lists_short_by]
 
     def values(self, states: Sequence[Sequence[int]]) -> list[float]:
-        raise NotImplementedError("search never asks for whole-state values")
+        """Whole-state values (MCTS reads the root's): ``root_value`` for every state."""
+        if not self.value_head:
+            raise RuntimeError("values requested from a policy without a value head")
+        return [self.root_value for _ in states]

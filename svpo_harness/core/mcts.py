@@ -1,0 +1,381 @@
+"""Monte Carlo Tree Search over reasoning steps (method.md section 3); pure Python, no torch.
+
+Many trees advance in lock-step: every round, each open tree selects one leaf (PUCT), all those
+leaves are expanded by ONE batched ``policy.sample_steps`` call, rewards of the new terminal
+children are graded in one batch, and each tree backs up:
+
+- the leaf's own value estimate along the path leaf -> root (``leaf_value``: ``zero``, or
+  ``head``: the value the head read when the leaf was sampled, the root's from
+  ``policy.values``);
+- separately, the reward of **each** terminal child the expansion created, along its path.
+
+Every backup adds ``N += 1, W += v`` to each node it passes (so one simulation can make several
+backups). A node whose children are all terminal becomes terminal ("exhausted"). Rewards: +1 for
+a marked answer equivalent to the gold answer, -1 for a wrong one and for every other terminal
+(truncated, empty, EOS without an answer, ``max_depth``, the path's token budget). Without a
+gold answer (test-time search) a terminal answer's value is the head's value at it (0 without a
+head).
+
+Determinism: expansion ``node_id`` of tree ``(question_id, tree_index)`` samples with seed
+``derive_seed(seed, question_id, tree_index, node_id)`` and PUCT ties draw from the tree's own
+stream, so a tree does not depend on which trees share its batches (resume after a kill).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from svpo_harness.core.policy import StepPolicy, StepRequest, StepSample
+from svpo_harness.core.schemas import TreeNode
+from svpo_harness.core.seeding import derive_seed
+from svpo_harness.core.step_format import StepFormat
+
+LeafValue = Literal["zero", "head"]
+LEAF_VALUES: tuple[str, ...] = ("zero", "head")
+# (answer text, gold answer) pairs -> correct or not, in one batch (grading.grade_many)
+GradeFn = Callable[[Sequence[tuple[str, str]]], list[bool]]
+AnswerFn = Callable[[str], str | None]  # the marked answer of a step's text, if any
+
+
+@dataclass(frozen=True)
+class MCTSOptions:
+    """Settings of one search (method.md section 3 defaults)."""
+
+    simulations: int = 40
+    children: int = 5  # steps sampled per expansion
+    c_puct: float = 1.5
+    temperature: float = 0.6
+    max_depth: int = 8
+    max_step_tokens: int | None = None  # None: the step format's
+    max_new_tokens: int | None = None  # a path's token budget; reaching it is terminal
+    leaf_value: LeafValue = "zero"
+    drop_duplicates: bool = True  # siblings with the same ids are sampled once
+    stop: tuple[str, ...] | None = None  # None: the step format's stop sequences
+
+    def __post_init__(self) -> None:
+        for name in ("simulations", "children", "max_depth"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"MCTSOptions.{name} must be >= 1, got {getattr(self, name)}")
+        if self.c_puct < 0 or self.temperature < 0:
+            raise ValueError("MCTSOptions.c_puct and temperature must be >= 0")
+        if self.leaf_value not in LEAF_VALUES:
+            raise ValueError(f"leaf_value must be one of {LEAF_VALUES}, got {self.leaf_value!r}")
+
+
+@dataclass(frozen=True)
+class MCTSQuestion:
+    """One tree to grow: ``gold_answer`` None means test-time search (no reward)."""
+
+    question_id: str
+    prompt_ids: tuple[int, ...]
+    gold_answer: str | None = None
+    tree_index: int = 0
+
+
+@dataclass
+class Node:
+    node_id: int
+    parent_id: int | None
+    depth: int
+    sample: StepSample | None  # None at the root
+    prior: float
+    path_tokens: int
+    N: int = 0  # noqa: N815 (the paper's names)
+    W: float = 0.0  # noqa: N815
+    value: float | None = None
+    terminal: bool = False
+    terminal_reason: str | None = None
+    answer: str | None = None
+    reward: float | None = None
+    children: list[int] = field(default_factory=list)
+
+    @property
+    def Q(self) -> float:  # noqa: N802
+        return self.W / self.N if self.N else 0.0
+
+
+@dataclass
+class Tree:
+    """One question's tree while it grows (nodes[i].node_id == i, nodes[0] is the root)."""
+
+    question: MCTSQuestion
+    nodes: list[Node]
+    rng: random.Random
+    simulations: int = 0
+    tokens_generated: int = 0
+    policy_calls: int = 0
+
+    @property
+    def done(self) -> bool:
+        return self.nodes[0].terminal
+
+    def state_ids(self, node_id: int) -> tuple[int, ...]:
+        steps = []
+        node = self.nodes[node_id]
+        while node.sample is not None:
+            steps.append(node.sample.token_ids)
+            node = self.nodes[node.parent_id]  # type: ignore[index]
+        return self.question.prompt_ids + tuple(t for s in reversed(steps) for t in s)
+
+    def path(self, node_id: int) -> list[int]:
+        ids = []
+        while node_id is not None:
+            ids.append(node_id)
+            node_id = self.nodes[node_id].parent_id  # type: ignore[assignment]
+        return ids[::-1]
+
+    def to_nodes(self) -> tuple[TreeNode, ...]:
+        """The tree as schema records (what ``trees.jsonl`` stores)."""
+        out = []
+        for n in self.nodes:
+            s = n.sample
+            appended = s.value_ids[len(s.token_ids) :] if s is not None and s.eos_appended else ()
+            out.append(
+                TreeNode(
+                    node_id=n.node_id,
+                    parent_id=n.parent_id,
+                    depth=n.depth,
+                    token_ids=s.token_ids if s is not None else (),
+                    text=s.text if s is not None else "",
+                    prior=n.prior,
+                    logprob_mean=s.logprob_mean if s is not None else None,
+                    N=n.N,
+                    W=n.W,
+                    value=n.value,
+                    terminal=n.terminal,
+                    terminal_reason=n.terminal_reason,
+                    answer=n.answer,
+                    reward=n.reward,
+                    finish_reason=s.finish_reason if s is not None else None,
+                    retokenized=s.retokenized if s is not None else False,
+                    eos_appended=bool(appended),
+                    appended_ids=tuple(appended),
+                )
+            )
+        return tuple(out)
+
+
+def new_tree(question: MCTSQuestion, seed: int) -> Tree:
+    rng = random.Random(derive_seed(seed, question.question_id, question.tree_index, "ties"))
+    root = Node(node_id=0, parent_id=None, depth=0, sample=None, prior=1.0, path_tokens=0)
+    return Tree(question=question, nodes=[root], rng=rng)
+
+
+# -- one simulation, in pieces -------------------------------------------------------------------
+def select_leaf(tree: Tree, c_puct: float) -> int:
+    """PUCT from the root among non-terminal children down to a node without children."""
+    node = tree.nodes[0]
+    while node.children:
+        open_children = [tree.nodes[c] for c in node.children if not tree.nodes[c].terminal]
+        if not open_children:  # can only happen before backup marks it; treat as terminal
+            mark_exhausted(tree, node.node_id)
+            return select_leaf(tree, c_puct) if not tree.done else 0
+        sqrt_n = math.sqrt(node.N)
+        scores = [c.Q + c_puct * c.prior * sqrt_n / (1 + c.N) for c in open_children]
+        best = max(scores)
+        ties = [c for c, s in zip(open_children, scores, strict=True) if s == best]
+        node = ties[0] if len(ties) == 1 else tree.rng.choice(ties)
+    return node.node_id
+
+
+def mark_exhausted(tree: Tree, node_id: int) -> None:
+    """A node whose children are all terminal is terminal; so may be its ancestors."""
+    while node_id is not None:
+        node = tree.nodes[node_id]
+        if node.terminal or not node.children:
+            return
+        if not all(tree.nodes[c].terminal for c in node.children):
+            return
+        node.terminal, node.terminal_reason = True, "exhausted"
+        node_id = node.parent_id  # type: ignore[assignment]
+
+
+def backup(tree: Tree, node_id: int, value: float) -> None:
+    for nid in tree.path(node_id):
+        tree.nodes[nid].N += 1
+        tree.nodes[nid].W += value
+
+
+def add_children(
+    tree: Tree,
+    leaf_id: int,
+    samples: Sequence[StepSample],
+    fmt: StepFormat,
+    opts: MCTSOptions,
+    answer_fn: AnswerFn,
+) -> list[int]:
+    """Record the expansion's samples as children (duplicates dropped); classify terminals.
+    Returns the new child ids. Rewards of answers are filled in by the caller (batched)."""
+    leaf = tree.nodes[leaf_id]
+    seen: set[tuple[int, ...]] = set()
+    new = []
+    for sample in samples:
+        tree.tokens_generated += len(sample.token_ids)
+        key = sample.ids_for_value
+        if opts.drop_duplicates and key in seen:
+            continue
+        seen.add(key)
+        node = Node(
+            node_id=len(tree.nodes),
+            parent_id=leaf_id,
+            depth=leaf.depth + 1,
+            sample=sample,
+            prior=math.exp(sample.logprob_mean),
+            path_tokens=leaf.path_tokens + len(sample.token_ids),
+            value=sample.value,
+        )
+        _classify(node, sample, fmt, opts, answer_fn)
+        tree.nodes.append(node)
+        leaf.children.append(node.node_id)
+        new.append(node.node_id)
+    return new
+
+
+def _classify(
+    node: Node, sample: StepSample, fmt: StepFormat, opts: MCTSOptions, answer_fn: AnswerFn
+) -> None:
+    def end(reason: str, reward: float | None = -1.0) -> None:
+        node.terminal, node.terminal_reason, node.reward = True, reason, reward
+
+    if sample.finish_reason == "length":
+        end("truncated")
+    elif fmt.is_empty_step(sample.text):
+        end("empty")
+    elif fmt.is_final_step(sample.text):
+        node.answer = answer_fn(sample.text)
+        end("answer", None)  # graded by the caller
+    elif sample.finish_reason in ("eos", "stop"):
+        end("error")  # the solution ended without a marked answer
+    elif node.depth >= opts.max_depth:
+        end("max_depth")
+    elif opts.max_new_tokens is not None and node.path_tokens >= opts.max_new_tokens:
+        end("context")
+
+
+def grow_trees(
+    questions: Sequence[MCTSQuestion],
+    policy: StepPolicy,
+    opts: MCTSOptions,
+    *,
+    seed: int = 0,
+    grade: GradeFn | None = None,
+    answer_fn: AnswerFn | None = None,
+    max_trees: int | None = None,
+    max_rows: int | None = None,
+) -> Iterator[Tree]:
+    """Grow one tree per question, ``max_trees`` open at a time (None: all); yield each tree as
+    soon as it is finished (simulations spent or root exhausted), in finishing order.
+
+    ``grade`` grades (answer, gold) pairs; required when questions carry gold answers.
+    ``max_rows`` bounds the sampled rows of one policy call (trees wait for the next round).
+    """
+    if any(q.gold_answer is not None for q in questions) and grade is None:
+        raise ValueError("questions with gold answers need a grade function (rewards)")
+    if opts.leaf_value == "head" and not policy.has_value_head:
+        raise ValueError("leaf_value='head' needs a policy with a value head")
+    if answer_fn is None:
+        answer_fn = _marked_answer
+    fmt = policy.step_format
+    step_cap = opts.max_step_tokens or fmt.max_step_tokens
+    stop = tuple(fmt.stop_sequences if opts.stop is None else opts.stop)
+    waiting = list(questions)[::-1]
+    open_trees: list[Tree] = []
+    limit = len(questions) if max_trees is None else max(1, max_trees)
+    while waiting or open_trees:
+        while waiting and len(open_trees) < limit:
+            tree = new_tree(waiting.pop(), seed)
+            if opts.leaf_value == "head":
+                tree.nodes[0].value = policy.values([tree.question.prompt_ids])[0]
+            open_trees.append(tree)
+        jobs: list[tuple[Tree, int]] = []
+        rows = 0
+        for tree in open_trees:
+            if max_rows is not None and jobs and rows + opts.children > max_rows:
+                break
+            leaf = select_leaf(tree, opts.c_puct)
+            if not tree.done:
+                jobs.append((tree, leaf))
+                rows += opts.children
+        if jobs:
+            _expand(jobs, policy, opts, fmt, step_cap, stop, seed, grade, answer_fn)
+        still_open = []
+        for tree in open_trees:
+            if tree.done or tree.simulations >= opts.simulations:
+                yield tree
+            else:
+                still_open.append(tree)
+        open_trees = still_open
+
+
+def _expand(
+    jobs: Sequence[tuple[Tree, int]],
+    policy: StepPolicy,
+    opts: MCTSOptions,
+    fmt: StepFormat,
+    step_cap: int,
+    stop: tuple[str, ...],
+    seed: int,
+    grade: GradeFn | None,
+    answer_fn: AnswerFn,
+) -> None:
+    """One batched sampling call for every tree's leaf, one grading batch, then backups."""
+    requests = []
+    for tree, leaf_id in jobs:
+        q = tree.question
+        leaf = tree.nodes[leaf_id]
+        cap = step_cap
+        if opts.max_new_tokens is not None:
+            cap = max(1, min(cap, opts.max_new_tokens - leaf.path_tokens))
+        requests.append(
+            StepRequest(
+                state_ids=tree.state_ids(leaf_id),
+                n=opts.children,
+                seed=derive_seed(seed, q.question_id, q.tree_index, leaf_id),
+                temperature=opts.temperature,
+                max_step_tokens=cap,
+                stop=stop,
+            )
+        )
+    outputs = policy.sample_steps(requests, with_values=policy.has_value_head)
+    created = []
+    for (tree, leaf_id), samples in zip(jobs, outputs, strict=True):
+        tree.policy_calls += 1
+        created.append(add_children(tree, leaf_id, samples, fmt, opts, answer_fn))
+    to_grade = [
+        (tree, cid)
+        for (tree, _), kids in zip(jobs, created, strict=True)
+        for cid in kids
+        if tree.nodes[cid].terminal_reason == "answer" and tree.question.gold_answer is not None
+    ]
+    if to_grade and grade is not None:
+        verdicts = grade(
+            [(tree.nodes[c].answer or "", tree.question.gold_answer or "") for tree, c in to_grade]
+        )
+        for (tree, cid), ok in zip(to_grade, verdicts, strict=True):
+            tree.nodes[cid].reward = 1.0 if ok else -1.0
+    for (tree, leaf_id), kids in zip(jobs, created, strict=True):
+        leaf = tree.nodes[leaf_id]
+        leaf_estimate = 0.0
+        if opts.leaf_value == "head" and leaf.value is not None:
+            leaf_estimate = leaf.value
+        backup(tree, leaf_id, leaf_estimate)
+        for cid in kids:
+            child = tree.nodes[cid]
+            if child.terminal:
+                if child.reward is None:  # an answer without gold: the head's view of it
+                    backup(tree, cid, child.value if child.value is not None else 0.0)
+                else:
+                    backup(tree, cid, child.reward)
+        mark_exhausted(tree, leaf_id)
+        tree.simulations += 1
+
+
+def _marked_answer(text: str) -> str | None:
+    from svpo_harness.grading import extract_answer
+
+    found = extract_answer(text)
+    return found.answer if found is not None else None
