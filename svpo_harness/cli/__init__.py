@@ -19,6 +19,7 @@ COMMANDS = {
     "value-head": "svpo_harness.cli.value_head:value_head",
     "train": "svpo_harness.cli.train:train",
     "demo-model": "svpo_harness.cli.demo_model:demo_model",
+    "pairs": "svpo_harness.cli.pairs:pairs",
 }
 
 
