@@ -35,7 +35,7 @@ from svpo_harness import lm_eval_loading as loading
 
 log = logging.getLogger("svpo_harness.lm_eval")
 
-DECODINGS = ("greedy", "sbs", "bon", "maj")
+DECODINGS = ("greedy", "sbs", "bon", "maj", "mcts")
 BACKENDS = {"hf": None, "vllm": "svpo_harness.engines.backends.vllm_lm:SVPOVLLM"}
 # Our model_args and their defaults (method.md section 6: B1=3, B2=5, temperature 0.6).
 SEARCH_ARGS: dict[str, Any] = {
@@ -45,7 +45,9 @@ SEARCH_ARGS: dict[str, Any] = {
     "decoding": "sbs",
     "beam_width": 3,
     "samples_per_step": 5,
-    "num_samples": 5,
+    "num_samples": 5,  # N of best-of-N, k of maj@k, children per MCTS expansion
+    "simulations": 40,  # decoding=mcts
+    "c_puct": 1.25,  # decoding=mcts (method.md section 3, test time)
     "temperature": 0.6,
     "max_steps": None,  # default: the step format's max_steps
     "max_step_tokens": None,  # default: the step format's
@@ -166,7 +168,7 @@ class SVPOLM(HFLM):
             step_format=search["step_format"],
             **loader_args,
         )
-        if search["decoding"] in ("sbs", "bon") and loaded.value_head is None:
+        if search["decoding"] in ("sbs", "bon", "mcts") and loaded.value_head is None:
             if not (
                 isinstance(search["value_head"], str) and search["value_head"].lower() == "none"
             ):

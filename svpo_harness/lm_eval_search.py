@@ -62,6 +62,8 @@ def _options(lm: Any, max_gen_toks: int, has_head: bool, until: list[str]) -> Se
         max_new_tokens=max_gen_toks,
         rank_by=rank_by,
         n_samples=int(args["num_samples"]),
+        simulations=int(args["simulations"]),
+        c_puct=float(args["c_puct"]),
     )
 
 

@@ -108,6 +108,8 @@ class Tree:
     simulations: int = 0
     tokens_generated: int = 0
     policy_calls: int = 0
+    # siblings dropped as duplicates: (parent id, sample); generated, so they count as cost
+    duplicates: list[tuple[int, StepSample]] = field(default_factory=list)
 
     @property
     def done(self) -> bool:
@@ -217,6 +219,7 @@ def add_children(
         tree.tokens_generated += len(sample.token_ids)
         key = sample.ids_for_value
         if opts.drop_duplicates and key in seen:
+            tree.duplicates.append((leaf_id, sample))
             continue
         seen.add(key)
         node = Node(

@@ -114,3 +114,22 @@ def test_prefix_cache_model_arg_same_outputs_fewer_prefill_tokens(tmp_path):
         assert 0 < a["prefill_tokens"] < b["prefill_tokens"]
     with pytest.raises(ValueError, match="prefix_cache must be true or false"):
         SVPOLM.create_from_arg_string(f"pretrained={model},device=cpu,prefix_cache=maybe")
+
+
+def test_mcts_decoding_through_lm_eval(tmp_path):
+    """decoding=mcts,simulations=N: test-time MCTS with value-head leaves, logged like the rest."""
+    from svpo_harness.pipelines.demo_model import shipped_demo_model
+
+    log = tmp_path / "mcts.jsonl"
+    lm = SVPOLM.create_from_arg_string(
+        f"pretrained={shipped_demo_model()},device=cpu,decoding=mcts,simulations=6,"
+        f"num_samples=3,batch_size=2,search_log={log}"
+    )
+    requests = [_instance(p.question, i) for i, p in enumerate(arith_split("test", n=2))]
+    outputs = lm.generate_until(requests, disable_tqdm=True)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(outputs) == len(records) == 2
+    for record in records:
+        assert record["decoding"] == "mcts" and record["tokens_generated"] > 0
+        assert record["policy_calls"] <= 6 and record["output"] == record["text"]
+        assert sum(c["depth"] == 1 for c in record["tree"]) >= 1

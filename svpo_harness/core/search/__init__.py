@@ -6,7 +6,9 @@ Decodings, all with the same signature ``fn(roots, policy, opts, seed) -> list[S
 - ``greedy``: step-by-step greedy (B1 = B2 = 1, temperature 0, no value head needed);
 - ``step_beam`` ("sbs"): value-guided step-level beam search SBS(B1, B2);
 - ``best_of_n`` ("bon"): N sampled solutions, the highest value at the final step;
-- ``majority`` ("maj"): k sampled solutions, majority over answer-equivalence classes.
+- ``majority`` ("maj"): k sampled solutions, majority over answer-equivalence classes;
+- ``mcts`` ("mcts"): test-time MCTS with value-head leaf estimates, the most visited finished
+  path (method.md section 3).
 
 Search talks to a model only through ``svpo_harness.core.policy.StepPolicy``; all questions
 advance together (one batched ``sample_steps`` call per depth), every request has its own seed
@@ -22,6 +24,7 @@ from svpo_harness.core.policy import StepPolicy
 from svpo_harness.core.search.best_of_n import best_of_n
 from svpo_harness.core.search.greedy import greedy
 from svpo_harness.core.search.majority import AnswerFn, EquivFn, answer_classes, majority
+from svpo_harness.core.search.mcts_decoding import mcts
 from svpo_harness.core.search.step_beam import step_beam
 from svpo_harness.core.search.types import (
     DECODINGS,
@@ -46,6 +49,7 @@ SEARCHES: dict[str, SearchFn] = {
     "sbs": step_beam,
     "bon": best_of_n,
     "maj": majority,
+    "mcts": mcts,
 }
 
 
@@ -92,6 +96,7 @@ __all__ = [
     "best_of_n",
     "greedy",
     "majority",
+    "mcts",
     "rank_key",
     "run_search",
     "step_beam",

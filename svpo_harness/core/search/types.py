@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args
 
 from svpo_harness.core.policy import FinishReason
 
-Decoding = Literal["greedy", "sbs", "bon", "maj"]
+Decoding = Literal["greedy", "sbs", "bon", "maj", "mcts"]
 DECODINGS: tuple[str, ...] = get_args(Decoding)
 
 # How SBS / best-of-N rank candidates: the value head (default), or the path's mean token
@@ -76,13 +76,15 @@ class SearchOptions:
     max_new_tokens: int | None = None
     drop_duplicates: bool = True  # drop siblings with the same token ids (SBS)
     rank_by: RankBy = "value"
-    n_samples: int = 5  # N of best-of-N, k of maj@k
+    n_samples: int = 5  # N of best-of-N, k of maj@k, children per MCTS expansion
+    simulations: int = 40  # MCTS
+    c_puct: float = 1.25  # MCTS at test time (method.md section 3; annotation uses 1.5)
     # Strings that end a solution inside the search (a step is cut before one and the path
     # ends there): None = the step format's stop_sequences; lm-eval passes its `until` too.
     stop: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("b1", "b2", "n_samples"):
+        for name in ("b1", "b2", "n_samples", "simulations"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SearchOptions.{name} must be >= 1, got {getattr(self, name)}")
         if self.temperature < 0:

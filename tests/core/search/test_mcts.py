@@ -231,3 +231,33 @@ def test_gold_answers_need_a_grader_and_head_leaves_need_a_head():
                 [question(headless, "q")], headless, MCTSOptions(leaf_value="head"), grade=grade
             )
         )
+
+
+# -- test-time MCTS as a decoding ----------------------------------------------------------------
+def test_mcts_decoding_returns_the_most_visited_finished_path():
+    from svpo_harness.core.search import RootState, SearchOptions, run_search
+
+    script = {
+        ("q", ""): [Step("a\n", 0.6), Step("b\n", -0.6)],
+        ("q", "a\n"): [final("3", 0.9, finish="delimiter"), Step("c\n", 0.1)],
+        ("q", "b\n"): [final("4", -0.9, finish="delimiter"), Step("d\n", -0.1)],
+        ("q", "a\nc\n"): [final("3", 0.8, finish="delimiter")],
+        ("q", "b\nd\n"): [final("5", -0.8, finish="delimiter")],
+    }
+    policy = ScriptedPolicy(script)
+    roots = [RootState("q", policy.encode_prompt("q"))]
+    opts = SearchOptions(n_samples=2, simulations=8, temperature=0.6)
+    [res] = run_search("mcts", roots, policy, opts, seed=0)
+    assert res.decoding == "mcts" and res.finished and res.has_answer
+    assert res.text.startswith("a\n") and "boxed{3}" in res.text  # the high-value branch
+    ids = {c.id: c for c in res.tree}
+    path = []
+    node = ids[res.chosen_id]
+    while True:
+        path.append(node)
+        if node.parent_id == 0:
+            break
+        node = ids[node.parent_id]
+    assert "".join(c.text for c in reversed(path)) == res.text
+    assert res.tokens_generated == sum(len(c.token_ids) for c in res.tree)
+    assert res.policy_calls >= 2 and all(req.n == 2 for reqs, _ in policy.calls for req in reqs)

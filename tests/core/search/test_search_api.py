@@ -102,13 +102,16 @@ def test_every_decoding_returns_one_typed_result_per_root(decoding):
     for res in results:
         assert res.text == "".join(chr(t) for t in res.token_ids)
         assert res.tokens_generated == sum(len(c.token_ids) for c in res.tree)
-        assert res.tree and all(c.status != "pruned" or decoding == "sbs" for c in res.tree)
+        # pruned: SBS's unranked candidates; MCTS's nodes that were never expanded
+        assert res.tree and all(
+            c.status != "pruned" or decoding in ("sbs", "mcts") for c in res.tree
+        )
 
 
 def test_unknown_decoding_lists_the_valid_ones():
     policy = ScriptedPolicy(default=random_world)
-    with pytest.raises(ValueError, match="greedy, sbs, bon, maj"):
-        run_search("mcts", roots(policy, "q"), policy)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="greedy, sbs, bon, maj, mcts"):
+        run_search("beam", roots(policy, "q"), policy)  # type: ignore[arg-type]
 
 
 def comparable(res: SearchResult) -> dict:
