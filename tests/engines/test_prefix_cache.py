@@ -131,8 +131,15 @@ def test_a_repeated_call_prefills_one_token_per_state(tiny_model, tiny_tokenizer
     step = next(s for s in first if not s.retokenized)
     child = StepRequest(prompt + step.token_ids, n=2, seed=1, max_step_tokens=6)
     again = policy.sample_steps([request, child])
-    assert [s.prefill_tokens for s in again[0]] == [1, 0]  # the prompt's last id only
-    assert again[1][0].prefill_tokens == 1  # the sampled step was kept under its state
+    # the prompt and the sampled step (fed whole for its value) are stored with the logits of
+    # the token after them: no forward at all
+    assert [s.prefill_tokens for s in again[0]] == [0, 0]
+    assert again[1][0].prefill_tokens == 0
+    without_values = policy.sample_steps([child], with_values=False)[0]
+    grandchild = StepRequest(child.state_ids + without_values[0].token_ids, n=1, seed=2)
+    if without_values[0].finish_reason == "delimiter" and not without_values[0].retokenized:
+        # the last id of a step sampled without a value read was never fed: one id to compute
+        assert policy.sample_steps([grandchild])[0][0].prefill_tokens == 1
     assert [s.token_ids for s in again[0]] == [s.token_ids for s in first]
 
 

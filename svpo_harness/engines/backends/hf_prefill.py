@@ -4,9 +4,10 @@ Without a store this is one left-padded forward of the unique states (``prefix_f
 store (``hf_prefix_cache.PrefixKVCache``):
 
 1. ids that several states share beyond the store (a chat template's system prompt) are
-   computed once, first; then each unique state takes its longest cached prefix (at most all
-   but its last id, so the forward yields the next-token logits) and only the rest, its
-   *suffix*, is computed;
+   computed once, first; a state whose KV *and* next-token logits are stored (a step whose
+   last id was fed, e.g. for its value) needs no forward at all; every other state takes its
+   longest cached prefix (at most all but its last id, so the forward yields the next-token
+   logits) and only the rest, its *suffix*, is computed;
 2. suffixes are grouped by length so that padding stays within ``PAD_SLACK`` of the real
    tokens; a group's rows get their cached prefixes as a left-padded KV cache and their
    suffixes left padded after it (the pads are holes in the mask, which carry no weight), so
@@ -196,13 +197,23 @@ def prefill(
         logits, cache, mask, next_pos = prefix_forward(model, states, pad_id, device)
         return Prefill(logits, cache, mask, next_pos, [len(s) for s in states], mask.numel())
     shared, shared_padded = _prefill_shared_prefixes(model, states, pad_id, device, store)
-    matches = [store.match(state, limit=len(state) - 1) for state in states]
-    suffixes = [list(state[pos:]) for state, (_, pos) in zip(states, matches, strict=True)]
-    groups = length_groups([len(s) for s in suffixes])
     logits: list[torch.Tensor | None] = [None] * len(states)
+    rows: list[list[LayerKV]] = [[] for _ in states]  # whole KV of fully cached states
+    matches = []
+    for i, state in enumerate(states):
+        chain, pos = store.match(state)
+        stored = store.next_logits(chain) if pos == len(state) else None
+        if stored is not None:  # KV and next-token logits both known: nothing to compute
+            logits[i], rows[i] = stored.to(device), store.chain_kv(chain)
+            matches.append((chain, pos))
+        else:
+            matches.append(store.match(state, limit=len(state) - 1))
+    todo = [i for i in range(len(states)) if logits[i] is None]
+    suffixes = [list(state[pos:]) for state, (_, pos) in zip(states, matches, strict=True)]
     parts = []
     padded = shared_padded
-    for group in groups:
+    for group in length_groups([len(suffixes[i]) for i in todo]):
+        group = [todo[g] for g in group]
         cache, mask = assemble_cache([store.chain_kv(matches[i][0]) for i in group], device)
         next_pos = torch.tensor([matches[i][1] for i in group], device=device)
         out, cache, mask = _feed_left_padded(
@@ -212,26 +223,26 @@ def prefill(
         for row, i in enumerate(group):
             logits[i] = out[row]
             kv = row_kv(cache, mask, row, matches[i][1], len(suffixes[i]))
-            store.insert(matches[i][0], suffixes[i], kv)
+            store.insert(matches[i][0], suffixes[i], kv, out[row].detach().clone())
         parts.append((group, cache, mask))
-    if len(parts) == 1:  # one group: its cache is the batch cache, in state order
+    if len(parts) == 1 and len(todo) == len(states):  # its cache is the batch cache, reordered
         group, cache, mask = parts[0]
         order = torch.tensor([group.index(i) for i in range(len(states))], device=device)
         cache.reorder_cache(order)
         mask = mask[order]
-    else:  # several: each state's whole KV, joined into one left-padded cache
-        rows: list[list[LayerKV]] = [[] for _ in states]
+    else:  # each state's whole KV, joined into one left-padded cache
         for group, cache, mask in parts:
             for row, i in enumerate(group):
                 rows[i] = row_kv(cache, mask, row, 0, len(states[i]))
         cache, mask = assemble_cache(rows, device)
     next_pos = torch.tensor([len(s) for s in states], device=device)
+    computed = [0 if i not in todo else len(suffixes[i]) for i in range(len(states))]
     return Prefill(
         torch.stack(logits),  # type: ignore[arg-type]
         cache,
         mask,
         next_pos,
-        [len(s) + extra for s, extra in zip(suffixes, shared, strict=True)],
+        [c + extra for c, extra in zip(computed, shared, strict=True)],
         padded,
     )
 
@@ -244,9 +255,11 @@ def harvest(
     state: Sequence[int],
     step_ids: Sequence[int],
     fed: Sequence[int],
+    next_logits: torch.Tensor | None = None,
 ) -> None:
     """Store the KV of a sampled step (the ids fed for it that agree with its final ids) under
-    its state, so that expanding the step later finds the whole state cached."""
+    its state, so that expanding the step later finds the whole state cached; with the logits
+    after the last fed id when the whole step was fed (no forward needed then)."""
     keep = 0
     for a, b in zip(fed, step_ids, strict=False):
         if a != b:
@@ -257,4 +270,10 @@ def harvest(
     chain, pos = store.match(state)
     if pos != len(state):  # the state itself is not (or no longer) stored
         return
-    store.insert(chain, step_ids[:keep], row_kv(cache, mask, batch_row, len(state), keep))
+    whole = keep == len(fed) == len(step_ids)
+    store.insert(
+        chain,
+        step_ids[:keep],
+        row_kv(cache, mask, batch_row, len(state), keep),
+        next_logits.detach().clone() if whole and next_logits is not None else None,
+    )

@@ -37,6 +37,9 @@ class Segment:
     parent: Segment | None
     kv: list[LayerKV]
     children: dict[tuple[int, int], list[Segment]] = field(default_factory=dict)
+    # fp32 logits of the token after the segment's last id, when they were computed: a state
+    # that ends here then needs no forward at all
+    next_logits: torch.Tensor | None = None
 
     @property
     def end(self) -> int:
@@ -44,7 +47,10 @@ class Segment:
 
     @property
     def nbytes(self) -> int:
-        return sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in self.kv)
+        size = sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in self.kv)
+        if self.next_logits is not None:
+            size += self.next_logits.numel() * self.next_logits.element_size()
+        return size
 
 
 Chain = list[tuple[Segment, int]]  # (segment, ids of it used), root first
@@ -89,6 +95,14 @@ class PrefixKVCache:
         self.bytes = 0
 
     # -- lookup -------------------------------------------------------------------------------
+    @staticmethod
+    def next_logits(chain: Chain) -> torch.Tensor | None:
+        """The stored next-token logits when ``chain`` ends exactly at a segment's end."""
+        if not chain:
+            return None
+        seg, used = chain[-1]
+        return seg.next_logits if used == len(seg.ids) else None
+
     def match(self, ids: Sequence[int], limit: int | None = None) -> tuple[Chain, int]:
         """The longest cached prefix of ``ids`` (at most ``limit`` tokens): its chain and
         length. The chain's segments become the most recently used."""
@@ -125,8 +139,15 @@ class PrefixKVCache:
         return out
 
     # -- insert -------------------------------------------------------------------------------
-    def insert(self, chain: Chain, ids: Sequence[int], kv: list[LayerKV]) -> Segment | None:
-        """Add the KV of ``ids``, which follow the prefix ``chain`` (from ``match``).
+    def insert(
+        self,
+        chain: Chain,
+        ids: Sequence[int],
+        kv: list[LayerKV],
+        next_logits: torch.Tensor | None = None,
+    ) -> Segment | None:
+        """Add the KV of ``ids``, which follow the prefix ``chain`` (from ``match``), and the
+        logits of the token after them when known.
 
         Returns the new segment, or None when nothing was added (empty, larger than the whole
         budget, or already cached).
@@ -142,7 +163,9 @@ class PrefixKVCache:
         for sibling in node.children.get(key, ()):
             if sibling.ids[: len(ids)] == ids:  # already cached (e.g. the same state twice)
                 return None
-        seg = Segment(ids=ids, start=start, parent=parent, kv=[(k, v) for k, v in kv])
+        seg = Segment(
+            ids=ids, start=start, parent=parent, kv=[(k, v) for k, v in kv], next_logits=next_logits
+        )
         size = seg.nbytes
         if size > self.max_bytes:
             self.stats.skipped_inserts += 1

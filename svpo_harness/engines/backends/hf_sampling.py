@@ -245,13 +245,16 @@ def sample_batch(
     logits, mask, next_pos = pre.logits[expand], mask[expand], next_pos[expand]
     alive = list(range(len(rows)))  # batch position -> row index
 
-    def keep_kv(leaving: Sequence[int]) -> None:  # before rows leave the batch
+    def keep_kv(leaving: Sequence[int], after: torch.Tensor | None = None) -> None:
+        """Before rows leave the batch: store their steps' KV (with the next-token logits
+        ``after[b]`` when the row's last fed id was just fed)."""
         if store is None:
             return
         for b in leaving:
             row = rows[alive[b]]
             if row.reason == "delimiter":  # a step that may become a state
-                harvest(store, cache, mask, b, states[row.prefix], row.ids, row.fed)
+                nxt = after[b, len(feeds[b]) - 1] if after is not None else None
+                harvest(store, cache, mask, b, states[row.prefix], row.ids, row.fed, nxt)
 
     while alive:
         tokens, logprobs = choose_tokens(logits, [rows[r] for r in alive])
@@ -281,7 +284,7 @@ def sample_batch(
             for b, value in zip(done, head_values(head, picked), strict=True):
                 rows[alive[b]].value = value
         cont = [b for b, r in enumerate(alive) if rows[r].reason is None]
-        keep_kv(done)
+        keep_kv(done, out.logits.float())
         if not cont:
             break
         logits = out.logits[:, 0].float()  # continuing rows were fed exactly one token
