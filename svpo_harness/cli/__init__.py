@@ -20,6 +20,7 @@ COMMANDS = {
     "train": "svpo_harness.cli.train:train",
     "demo-model": "svpo_harness.cli.demo_model:demo_model",
     "pairs": "svpo_harness.cli.pairs:pairs",
+    "annotate": "svpo_harness.cli.annotate:annotate",
 }
 
 
