@@ -3,7 +3,8 @@
 See ``pipelines.annotate`` for what is written and why a killed run resumes exactly. Settings
 that change results go into the run folder's manifest (a different value is refused, naming
 it); ``--batch-size``, ``--trees-in-flight``, ``--device`` and ``--data-dir`` do not change
-results (seeded per expansion, graded the same way) and may differ between sessions.
+results (seeded per expansion, graded the same way) and may differ between sessions; nor does
+``--limit``, so a larger one extends a finished run.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from svpo_harness.pipelines.run_dir import (
     read_finished_trees,
 )
 
-# Flags that do not change what is written (excluded from the manifest's settings).
+# Flags that do not change what is written for a question (excluded from the manifest's
+# settings): --limit only selects how many questions (first N; a larger limit extends a run).
 NOT_SETTINGS = (
-    "out", "overwrite", "device", "data_dir", "batch_size", "trees_in_flight", "grade_timeout"
+    "out", "overwrite", "device", "data_dir", "batch_size", "trees_in_flight", "grade_timeout",
+    "limit",
 )  # fmt: skip
 
 
@@ -201,8 +204,10 @@ def run_annotate(cfg: AnnotateConfig, *, progress: bool = True) -> str:
         f"annotate: {stats['trees']} trees ({session['trees']} new) of {stats['questions']} "
         f"questions, {stats['pairs']} pairs, {stats['step_q']} step_q, {stats['paths']} paths, "
         f"solved {stats['solved_rate']:.0%}, {stats['tokens_generated']} tokens "
-        f"({stats['tokens_per_s']:.0f}/s), {stats['warnings']} warnings ({new_warnings} new) "
-        f"-> {run.path}"
+        f"({stats['tokens_per_s']:.0f}/s), {stats['warnings']} warnings ({new_warnings} new), "
+        f"{stats['contaminated_questions']} contaminated (checked "
+        f"{len(stats['eval_sets_checked'])} eval sets, "
+        f"{len(stats['eval_sets_unavailable'])} unavailable) -> {run.path}"
     )
 
 
