@@ -29,10 +29,11 @@ import click
 @click.option("--trees-per-question", type=int, default=1, show_default=True)
 @click.option(
     "--leaf-value",
-    type=click.Choice(["auto", "zero", "head"]),
+    type=click.Choice(["auto", "zero", "head", "rollout"]),
     default="auto",
     show_default=True,
-    help="auto: 'head' when the checkpoint's svpo.json says its head was trained, else 'zero'.",
+    help="auto: 'head' when the checkpoint's svpo.json says its head was trained, else 'zero'; "
+    "'rollout': one sampled completion per leaf, graded (costly).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True)

@@ -4,9 +4,10 @@ Many trees advance in lock-step: every round, each open tree selects one leaf (P
 leaves are expanded by ONE batched ``policy.sample_steps`` call, rewards of the new terminal
 children are graded in one batch, and each tree backs up:
 
-- the leaf's own value estimate along the path leaf -> root (``leaf_value``: ``zero``, or
+- the leaf's own value estimate along the path leaf -> root (``leaf_value``: ``zero``;
   ``head``: the value the head read when the leaf was sampled, the root's from
-  ``policy.values``);
+  ``policy.values``; ``rollout``: +1/-1 for one sampled completion from the leaf, graded like a
+  terminal, its tokens counted as cost but not stored in the tree);
 - separately, the reward of **each** terminal child the expansion created, along its path.
 
 Every backup adds ``N += 1, W += v`` to each node it passes (so one simulation can make several
@@ -34,8 +35,8 @@ from svpo_harness.core.schemas import TreeNode
 from svpo_harness.core.seeding import derive_seed
 from svpo_harness.core.step_format import StepFormat
 
-LeafValue = Literal["zero", "head"]
-LEAF_VALUES: tuple[str, ...] = ("zero", "head")
+LeafValue = Literal["zero", "head", "rollout"]
+LEAF_VALUES: tuple[str, ...] = ("zero", "head", "rollout")
 # (answer text, gold answer) pairs -> correct or not, in one batch (grading.grade_many)
 GradeFn = Callable[[Sequence[tuple[str, str]]], list[bool]]
 AnswerFn = Callable[[str], str | None]  # the marked answer of a step's text, if any
@@ -281,7 +282,7 @@ def grow_trees(
     if opts.leaf_value == "head" and not policy.has_value_head:
         raise ValueError("leaf_value='head' needs a policy with a value head")
     if answer_fn is None:
-        answer_fn = _marked_answer
+        answer_fn = marked_answer
     fmt = policy.step_format
     step_cap = opts.max_step_tokens or fmt.max_step_tokens
     stop = tuple(fmt.stop_sequences if opts.stop is None else opts.stop)
@@ -326,6 +327,8 @@ def _expand(
     answer_fn: AnswerFn,
 ) -> None:
     """One batched sampling call for every tree's leaf, one grading batch, then backups."""
+    from svpo_harness.core.mcts_rollout import rollout_values
+
     requests = []
     for tree, leaf_id in jobs:
         q = tree.question
@@ -360,11 +363,18 @@ def _expand(
         )
         for (tree, cid), ok in zip(to_grade, verdicts, strict=True):
             tree.nodes[cid].reward = 1.0 if ok else -1.0
+    rollouts = (
+        rollout_values(jobs, policy, opts, step_cap, stop, seed, grade)
+        if opts.leaf_value == "rollout"
+        else {}
+    )
     for (tree, leaf_id), kids in zip(jobs, created, strict=True):
         leaf = tree.nodes[leaf_id]
         leaf_estimate = 0.0
         if opts.leaf_value == "head" and leaf.value is not None:
             leaf_estimate = leaf.value
+        elif opts.leaf_value == "rollout":
+            leaf_estimate = rollouts[(id(tree), leaf_id)]
         backup(tree, leaf_id, leaf_estimate)
         for cid in kids:
             child = tree.nodes[cid]
@@ -377,7 +387,7 @@ def _expand(
         tree.simulations += 1
 
 
-def _marked_answer(text: str) -> str | None:
+def marked_answer(text: str) -> str | None:
     from svpo_harness.grading import extract_answer
 
     found = extract_answer(text)

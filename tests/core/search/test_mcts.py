@@ -261,3 +261,17 @@ def test_mcts_decoding_returns_the_most_visited_finished_path():
     assert "".join(c.text for c in reversed(path)) == res.text
     assert res.tokens_generated == sum(len(c.token_ids) for c in res.tree)
     assert res.policy_calls >= 2 and all(req.n == 2 for reqs, _ in policy.calls for req in reqs)
+
+
+@pytest.mark.parametrize(("gold", "expected"), [("3", 1.0), ("4", -1.0)])
+def test_rollout_leaf_value_is_the_graded_completion(gold, expected):
+    script = {("q", ""): [Step("a\n")], ("q", "a\n"): [final("3", finish="delimiter")]}
+    policy = ScriptedPolicy(script)
+    [tree] = grow(
+        policy, [question(policy, "q", gold=gold)], simulations=1, children=1, leaf_value="rollout"
+    )
+    root, child = tree.nodes
+    assert (root.N, root.W) == (1, expected)  # the root's estimate: its rollout "a", "3"
+    assert child.N == 0 and not child.terminal
+    rollout_tokens = len("a\n") + len("so \\boxed{3}")
+    assert tree.tokens_generated == len("a\n") + rollout_tokens
