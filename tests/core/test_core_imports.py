@@ -14,6 +14,9 @@ CORE_MODULES = [
     "svpo_harness.core.schemas",
     "svpo_harness.core.jsonl_io",
     "svpo_harness.core.search",
+    "svpo_harness.core.mcts",
+    "svpo_harness.core.mcts_rollout",
+    "svpo_harness.core.pairs",
     "svpo_harness.data.problems",
 ]
 
