@@ -10,6 +10,13 @@ A checkpoint folder is:
   loads it as is) and the base model named by ``base_model`` (a folder or a hub id);
 - tokenizer files at the top level in both cases; ``value_head.safetensors`` optional.
 
+``base_model`` names the parent the checkpoint was trained from (the folder or hub id given to
+``svpo train --model``), not the parent's own parent. A local parent is recorded relative to the
+checkpoint folder (``"../m"``), with its absolute path in ``base_model_path`` as the fallback, so
+a checkpoint loads as exactly the policy it was trained as after its folders are moved together
+(or it alone is). A LoRA checkpoint on a LoRA parent loads the parent recursively, merged, then
+its own adapter. The rule and the order of look-ups: ``engines.checkpoint_lineage``.
+
 A plain HF folder or hub id without ``svpo.json`` loads too (step format ``cot``, no value head), as
 does a bare peft adapter folder. Writes are atomic: everything goes into a sibling
 ``<name>.tmp-XXXX`` folder that is renamed into place only when complete.
@@ -26,6 +33,7 @@ from typing import Any
 import torch
 
 from svpo_harness.core.step_format import StepFormat, get_step_format
+from svpo_harness.engines.checkpoint_lineage import check_lineage, locate_base, missing_base
 from svpo_harness.engines.checkpoint_meta import (
     DEFAULT_STEP_FORMAT,
     KIND,
@@ -160,19 +168,12 @@ def load_checkpoint(
     if local.is_dir():
         spec = str(local)
     hub = {"revision": revision} if revision else {}
-    meta = read_meta(spec, revision)
-    recorded = meta is not None
-    adapter_only = meta is None and (local / ADAPTER_CONFIG).is_file()
-    if meta is None:  # plain HF model, or a bare peft adapter folder
-        base = spec
-        if adapter_only:
-            adapter_cfg = json.loads((local / ADAPTER_CONFIG).read_text(encoding="utf-8"))
-            base = str(adapter_cfg.get("base_model_name_or_path") or "")
-            if not base:
-                raise CheckpointError(f"{spec}: adapter_config.json names no base model")
-        meta = CheckpointMeta(base_model=base, policy="lora" if adapter_only else "full")
+    meta, recorded = _meta_of(spec, revision)
+    found = locate_base(spec, meta) if recorded else None
+    if found is not None:  # where the base is now (absolute): a re-save records it afresh
+        meta.base_model, meta.base_model_path = found, None
 
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     remote = {"trust_remote_code": True} if trust_remote_code else {}
     tokenizer = _from_pretrained(
@@ -180,20 +181,15 @@ def load_checkpoint(
     )
     placed = _placement(torch_device, device_map)
     load = {"dtype": torch_dtype, **placed, **remote, **(model_kwargs or {})}
-    if meta.policy == "full":
-        model = _from_pretrained(AutoModelForCausalLM, spec, "model", **hub, **load)
-    else:
-        from peft import PeftModel
-
-        _check_source(meta.base_model)
-        base_model = _from_pretrained(AutoModelForCausalLM, meta.base_model, "base model", **load)
-        model = PeftModel.from_pretrained(base_model, spec, is_trainable=trainable, **hub)
+    model = _load_policy(spec, meta, load, hub, trainable)
     model = _apply_peft_option(model, peft, trainable)
     if not placed:
         model.to(torch_device)  # the CPU: where from_pretrained loaded it (a no-op)
     model.eval()
     if not trainable:
         model.requires_grad_(False)
+    elif not _is_peft(model):  # a merged adapter leaves the base weights frozen: train them all
+        model.requires_grad_(True)
 
     head_device = torch_device if device_map is None else _first_device(model)
     head = _load_head(spec, meta, value_head, model, head_device, revision)
@@ -205,6 +201,54 @@ def load_checkpoint(
     return LoadedCheckpoint(
         model=model, tokenizer=tokenizer, value_head=head, step_format=fmt, meta=meta
     )
+
+
+def _meta_of(spec: str, revision: str | None = None) -> tuple[CheckpointMeta, bool]:
+    """``(meta, recorded)``: svpo.json, else what a plain HF model or bare adapter implies."""
+    meta = read_meta(spec, revision)
+    if meta is not None:
+        return meta, True
+    adapter = Path(spec).expanduser() / ADAPTER_CONFIG
+    if not adapter.is_file():
+        return CheckpointMeta(base_model=spec, policy="full"), False
+    config = json.loads(adapter.read_text(encoding="utf-8"))
+    base = str(config.get("base_model_name_or_path") or "")
+    if not base:
+        raise CheckpointError(f"{spec}: adapter_config.json names no base model")
+    return CheckpointMeta(base_model=base, policy="lora"), False
+
+
+def _load_policy(
+    spec: str,
+    meta: CheckpointMeta,
+    load: dict[str, Any],
+    hub: dict[str, Any],
+    trainable: bool,
+    chain: tuple[str, ...] = (),
+) -> Any:
+    """The policy as trained: full weights, or its base plus this adapter. A base that is itself
+    a LoRA checkpoint is loaded the same way and merged first, as training on it did."""
+    from transformers import AutoModelForCausalLM
+
+    if meta.policy == "full":
+        return _from_pretrained(AutoModelForCausalLM, spec, "model", **hub, **load)
+    from peft import PeftModel
+
+    base = locate_base(spec, meta)
+    if base is None:
+        raise missing_base(spec, meta)
+    key = check_lineage(spec, base, chain)
+    parent_meta, _ = _meta_of(base)  # the base's own files: no revision (that is this one's)
+    if parent_meta.policy == "lora":
+        parent = _load_policy(base, parent_meta, load, {}, False, (*chain, key))
+        parent = parent.merge_and_unload()
+    else:
+        parent = _from_pretrained(AutoModelForCausalLM, base, "base model", **load)
+    return PeftModel.from_pretrained(parent, spec, is_trainable=trainable, **hub)
+
+
+def _is_peft(model: Any) -> bool:
+    return hasattr(model, "merge_and_unload") and hasattr(model, "peft_config")
 
 
 def _warn_about_metadata(
@@ -237,7 +281,7 @@ def _warn_about_metadata(
 def _apply_peft_option(model: Any, peft: Any, trainable: bool) -> Any:
     if peft is None:
         return model
-    is_peft = hasattr(model, "merge_and_unload") and hasattr(model, "peft_config")
+    is_peft = _is_peft(model)
     if isinstance(peft, str) and peft == "merge":
         return model.merge_and_unload() if is_peft else model
     if isinstance(peft, (str, Path)):

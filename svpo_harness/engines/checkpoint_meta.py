@@ -44,13 +44,19 @@ class CheckpointMeta:
     training: dict[str, Any] = field(default_factory=dict)
     library_version: str = __version__
     schema_version: int = SCHEMA_VERSION
+    # Absolute path of a local base at save time: the fallback when ``base_model`` (recorded
+    # relative to the checkpoint folder) is not found (engines.checkpoint_lineage).
+    base_model_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        # base_model_path only when there is one: hub ids and older files keep their layout.
+        where = {"base_model_path": self.base_model_path} if self.base_model_path else {}
         return {
             "schema_version": self.schema_version,
             "kind": KIND,
             "library_version": self.library_version,
             "base_model": self.base_model,
+            **where,
             "policy": self.policy,
             "step_format": self.step_format.to_dict(),
             "value_head": self.value_head.to_dict() if self.value_head else None,
@@ -80,6 +86,7 @@ class CheckpointMeta:
             head = data.get("value_head")
             return cls(
                 base_model=str(data["base_model"]),
+                base_model_path=_optional_str(data.get("base_model_path")),
                 policy=policy,
                 step_format=get_step_format(data["step_format"]),
                 value_head=ValueHeadConfig.from_dict(head) if head else None,
@@ -90,6 +97,12 @@ class CheckpointMeta:
             )
         except (KeyError, TypeError, ValueError) as err:
             raise CheckpointError(f"{source}: invalid field: {err}") from None
+
+
+def _optional_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    raise ValueError(f"base_model_path must be a string or null, got {type(value).__name__}")
 
 
 def tokenizer_fingerprint(tokenizer: Any) -> str:

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from svpo_harness.engines.checkpoint_lineage import local_folder, record_base
 from svpo_harness.engines.checkpoint_meta import (
     META_FILE,
     CheckpointError,
@@ -41,6 +42,9 @@ def save_checkpoint(
     ``meta.tokenizer_fingerprint`` are filled in from the objects. Everything is written into
     ``<out_dir>.tmp-XXXX`` first; on any error that folder is removed and ``out_dir`` is left
     as it was. An existing ``out_dir`` is replaced only with ``overwrite=True``.
+
+    ``meta.base_model`` names the parent (engines.checkpoint_lineage): a local folder is written
+    relative to ``out_dir``, with its absolute path in ``base_model_path``; a hub id as given.
     """
     out = Path(out_dir).expanduser()
     if out.exists() and not overwrite:
@@ -55,6 +59,10 @@ def save_checkpoint(
         meta.base_model = str(next(iter(model.peft_config.values())).base_model_name_or_path)
     if meta.policy == "lora" and not meta.base_model:
         raise CheckpointError("a LoRA checkpoint needs meta.base_model (the base folder or hub id)")
+    if meta.policy == "lora" and local_folder(meta.base_model) == os.path.abspath(out):
+        # the adapter would replace the weights it needs: nothing could load it again
+        raise CheckpointError(f"{out} is this LoRA checkpoint's own base; save it elsewhere")
+    meta.base_model, meta.base_model_path = record_base(meta.base_model, out, meta.base_model_path)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))

@@ -172,10 +172,13 @@ def _restore_runtime(saved: dict[str, Any]) -> None:
 
 
 def _record_build(out: Path, record: dict[str, Any]) -> None:
-    """Name the model for what it is (its base was a temp folder) and add the build record."""
+    """Name the model for what it is (its base was a temp folder) and add the build record.
+
+    Its full weights need no base; a model trained on it names this folder as its parent."""
     meta_path = out / "svpo.json"
     meta = json.loads(meta_path.read_text())
     meta["base_model"] = "svpo-demo-model (built from scratch by `svpo demo-model`)"
+    meta.pop("base_model_path", None)  # the deleted build folder: no fallback to record
     meta["training"] = {**meta.get("training", {}), "demo_build": record}
     tmp = meta_path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(meta, indent=2) + "\n")

@@ -99,6 +99,7 @@ def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True
     from tqdm.auto import tqdm
 
     from svpo_harness.engines.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+    from svpo_harness.engines.checkpoint_lineage import parent_spec
     from svpo_harness.pipelines.sft_data import build_sft_data
 
     if cfg.objective != "sft":
@@ -112,10 +113,11 @@ def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True
 
     # Load the policy: from the step checkpoint when resuming, else from the base model. The
     # step checkpoint is self-contained (full weights or base + adapter), so no config replay.
+    # A LoRA parent is merged first, for a new adapter or for --full (method.md section 5).
     torch.manual_seed(cfg.seed)
     device = _device(cfg.device)
     source = str(resume_from) if resume_from else cfg.model
-    peft_arg = None if (cfg.full or resume_from) else _lora_config(cfg)
+    peft_arg = None if resume_from else ("merge" if cfg.full else _lora_config(cfg))
     loaded = load_checkpoint(
         source,
         device=device,
@@ -151,8 +153,10 @@ def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True
         if state["config"] != cfg.to_dict() | {"resume": state["config"]["resume"]}:
             print(f"warning: settings differ from {resume_from}; the checkpoint's state wins")
 
+    # The parent is what --model named, not its own base_model: the new adapter sits on exactly
+    # that policy (issue 13). save_checkpoint records it relative to the folder + absolute.
     meta = CheckpointMeta(
-        base_model=cfg.model if not loaded.meta.base_model else loaded.meta.base_model,
+        base_model=parent_spec(cfg.model),
         step_format=fmt,
         chat_template=loaded.meta.chat_template,
         training={"objective": cfg.objective, "config": cfg.to_dict()},

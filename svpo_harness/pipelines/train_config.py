@@ -6,6 +6,7 @@ Defaults come from method.md section 5 (beta 0.1, lambda_rank 1.0, lambda_mse 0.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -74,6 +75,8 @@ class TrainConfig:
             problems.append("rank_loss must be hinge or logistic")
         if self.dtype not in ("float32", "bfloat16"):
             problems.append("dtype must be float32 or bfloat16")
+        if not self.full and self.model and self.out and _same_path(self.model, self.out):
+            problems.append("out must differ from model with LoRA (the adapter needs its parent)")
         if self.objective != "sft" and self.data == "arith":
             problems.append(f"objective {self.objective} needs pair records (--data FILE)")
         if problems:
@@ -95,3 +98,7 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training settings: {', '.join(unknown)}")
         return cls(**data)
+
+
+def _same_path(a: str, b: str) -> bool:
+    return os.path.abspath(os.path.expanduser(a)) == os.path.abspath(os.path.expanduser(b))

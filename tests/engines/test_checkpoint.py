@@ -4,6 +4,8 @@ writes, clear errors, and `svpo value-head init`."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -48,7 +50,8 @@ def test_full_round_trip(tmp_path, tiny_dir, tiny_model, tiny_tokenizer, tiny_he
     data = json.loads((out / META_FILE).read_text())
     assert data["schema_version"] == 1 and data["kind"] == "svpo-checkpoint"
     assert data["library_version"] == __version__
-    assert data["policy"] == "full" and data["base_model"] == str(tiny_dir)
+    assert data["policy"] == "full" and data["base_model_path"] == str(tiny_dir)
+    assert data["base_model"] == Path(os.path.relpath(tiny_dir, out)).as_posix()  # moves along
     assert data["step_format"] == ARITH.to_dict()
     assert data["value_head"] == {"hidden_size": 64, "dropout": 0.1}
     assert data["tokenizer_fingerprint"] == tokenizer_fingerprint(tiny_tokenizer)
@@ -273,3 +276,75 @@ def test_recorded_tokenizer_fingerprint_is_checked_on_load(
         warnings.simplefilter("always")
         load_checkpoint(out)
     assert any("fingerprint" in m and "sha256:0000" in m for m in _our_warnings(record))
+
+
+# -- lineage (issue 13): the parent is recorded, a LoRA parent loads merged, folders move ---------
+def _adapter(seed: int):
+    from peft import LoraConfig
+
+    torch.manual_seed(seed)  # init_lora_weights=False: a lost adapter would change the logits
+    return LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+
+
+def _lora_chain(root: Path, tiny_dir: Path, tokenizer) -> tuple[Path, Path, torch.Tensor]:
+    """tiny -> LoRA a -> LoRA b, trained as `svpo train` does: a loaded with a new adapter."""
+    first = load_checkpoint(tiny_dir, peft=_adapter(0))
+    a = save_checkpoint(root / "a", first.model, tokenizer, None, CheckpointMeta(str(tiny_dir)))
+    second = load_checkpoint(a, peft=_adapter(1))
+    expected = _logits(second.model)
+    b = save_checkpoint(root / "b", second.model, tokenizer, None, CheckpointMeta(str(a)))
+    return a, b, expected
+
+
+def test_lora_on_a_lora_checkpoint_loads_both_adapters_after_a_move(
+    tmp_path, tiny_dir, tiny_model, tiny_tokenizer
+) -> None:
+    a, b, expected = _lora_chain(tmp_path / "set", tiny_dir, tiny_tokenizer)
+    data = json.loads((b / META_FILE).read_text())
+    assert data["base_model"] == "../a" and data["base_model_path"] == str(a)
+    loaded = load_checkpoint(b)
+    assert loaded.meta.base_model == str(a)  # where it was found, so a re-save records it again
+    assert torch.allclose(_logits(loaded.model), expected, atol=1e-5)
+    for other in (load_checkpoint(a).model, tiny_model):  # neither a's policy nor the base's
+        assert not torch.allclose(_logits(other), expected, atol=1e-3)
+    merged = load_checkpoint(b, peft="merge")
+    assert torch.allclose(_logits(merged.model), expected, atol=1e-5)
+
+    moved = Path(shutil.move(tmp_path / "set", tmp_path / "x" / "moved"))
+    # b finds a by its relative record; a finds tiny_dir (not moved) by the absolute fallback
+    assert torch.allclose(_logits(load_checkpoint(moved / "b").model), expected, atol=1e-5)
+
+
+def test_lineage_errors(tmp_path, tiny_dir, tiny_tokenizer) -> None:
+    a, b, _ = _lora_chain(tmp_path, tiny_dir, tiny_tokenizer)
+    before = _logits(load_checkpoint(a).model)
+    loaded = load_checkpoint(a, peft=_adapter(2))
+    with pytest.raises(CheckpointError, match="own base"):  # it would destroy its own weights
+        meta = CheckpointMeta(str(a))
+        save_checkpoint(a, loaded.model, tiny_tokenizer, None, meta, overwrite=True)
+    assert torch.equal(_logits(load_checkpoint(a).model), before)
+    meta_a = json.loads((a / META_FILE).read_text())
+    (a / META_FILE).write_text(json.dumps({**meta_a, "base_model": "../b", "base_model_path": ""}))
+    with pytest.raises(CheckpointError, match="loops back"):
+        load_checkpoint(b)
+    (a / META_FILE).write_text(
+        json.dumps({**meta_a, "base_model": "a note", "base_model_path": ""})
+    )
+    with pytest.raises(CheckpointError, match=r"base model .* not found \(tried .*'a note'"):
+        load_checkpoint(a)
+
+
+def test_merged_lora_parent_is_fully_trainable(tmp_path, tiny_dir, tiny_tokenizer) -> None:
+    """`svpo train --full` on a LoRA checkpoint trains all weights of the merged policy."""
+    a, _, _ = _lora_chain(tmp_path, tiny_dir, tiny_tokenizer)
+    loaded = load_checkpoint(a, peft="merge", trainable=True)
+    assert all(p.requires_grad for p in loaded.model.parameters())
+
+
+def test_record_base_keeps_hub_ids_and_notes(tmp_path, tiny_dir) -> None:
+    from svpo_harness.engines.checkpoint_lineage import record_base
+
+    assert record_base("org/model", tmp_path / "c") == ("org/model", None)
+    assert record_base("a note", tmp_path / "c") == ("a note", None)
+    rel, absolute = record_base(str(tiny_dir), tmp_path / "c")
+    assert absolute == str(tiny_dir) and Path(os.path.normpath(tmp_path / "c" / rel)) == tiny_dir

@@ -62,6 +62,7 @@ def test_svpo_json_records_the_build(short_builds) -> None:
     assert record["model_size"] == DEMO_MODEL_SIZE
     assert record["cpu_capability"]  # where it was built: kernels differ across CPUs
     assert "svpo-demo-model" in meta["base_model"]  # not the temp folder it was trained from
+    assert "base_model_path" not in meta  # nor its absolute path (issue 13)
     assert not list(a.out.parent.glob("svpo-demo-*"))  # the work folder is gone
 
 
