@@ -28,7 +28,7 @@ def _load_yaml(path: str | None) -> dict:
     type=click.Path(exists=True, dir_okay=False),
     help="YAML of settings (same names as the flags); flags given here win.",
 )
-@click.option("--objective", type=click.Choice(["sft", "dpo", "svpo"]))
+@click.option("--objective", type=click.Choice(["sft", "dpo", "svpo", "alphamath"]))
 @click.option("--model", help="Base: svpo checkpoint, HF model folder or hub id.")
 @click.option("--data", help="JSONL of records (sft/path for sft; pairs for dpo/svpo) or 'arith'.")
 @click.option("--out", help="Checkpoint folder to write; resumable steps go to OUT.run/.")

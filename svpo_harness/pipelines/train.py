@@ -49,13 +49,15 @@ def _latest_step(run_dir: Path) -> Path | None:
     return max(done, key=lambda p: int(p.name.split("_")[1]), default=None)
 
 
-def _lora_config(cfg: TrainConfig) -> Any:
+def _lora_config(cfg: TrainConfig, dropout: float | None = None) -> Any:
+    """The new adapter; ``dropout`` overrides ``cfg.lora_dropout`` (0 for preference objectives,
+    whose log-prob ratios must not see dropout noise: method.md section 5)."""
     from peft import LoraConfig
 
     return LoraConfig(
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha or 2 * cfg.lora_r,
-        lora_dropout=cfg.lora_dropout,
+        lora_dropout=cfg.lora_dropout if dropout is None else dropout,
         target_modules="all-linear",
         task_type="CAUSAL_LM",
     )
@@ -103,7 +105,14 @@ def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True
     from svpo_harness.pipelines.sft_data import build_sft_data
 
     if cfg.objective != "sft":
-        raise NotImplementedError(f"objective {cfg.objective!r} arrives with the training issue")
+        from svpo_harness.pipelines.train_pref import run_preference_training
+
+        if cfg.resume:  # step checkpoints are SFT-only so far (issue 13 continues)
+            raise ValueError(
+                f"--objective {cfg.objective}: --resume is not supported yet; preference runs "
+                "write their checkpoint at the end"
+            )
+        return run_preference_training(cfg, on_step=on_step, progress=progress)
     out, run_dir = Path(cfg.out), cfg.run_dir
     resume_from = _latest_step(run_dir) if cfg.resume else None
     if cfg.resume and resume_from is None:

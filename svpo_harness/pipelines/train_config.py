@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-Objective = Literal["sft", "dpo", "svpo"]
-OBJECTIVES: tuple[str, ...] = ("sft", "dpo", "svpo")
+Objective = Literal["sft", "dpo", "svpo", "alphamath"]
+OBJECTIVES: tuple[str, ...] = ("sft", "dpo", "svpo", "alphamath")
 
 
 @dataclass

@@ -1,0 +1,114 @@
+"""`svpo train --objective svpo|dpo|alphamath` on pairs from annotating the demo model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from svpo_harness.pipelines.pref_data import PreferenceDataError, load_preference_data
+
+
+@pytest.fixture(scope="module")
+def annotated(tmp_path_factory) -> tuple[Path, Path]:
+    """The shipped demo model and an annotation of 24 arith:train questions."""
+    from svpo_harness.pipelines.annotate_run import AnnotateConfig, run_annotate
+    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+
+    root = tmp_path_factory.mktemp("pref")
+    model = copy_shipped_demo_model(root / "demo")
+    cfg = AnnotateConfig(
+        model=str(model), data="arith:train", out=str(root / "ann"), limit=24,
+        simulations=16, children=4, temperature=1.0, min_visits=1, device="cpu",
+    )  # fmt: skip
+    run_annotate(cfg, progress=False)
+    return model, root / "ann"
+
+
+def _train(model: Path, data: Path, out: Path, objective: str, steps: int = 25):
+    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train_config import TrainConfig
+
+    cfg = TrainConfig(
+        objective=objective, model=str(model), data=str(data), out=str(out), max_steps=steps,
+        batch_size=8, lr=1e-3, device="cpu", seed=0,
+    )  # fmt: skip
+    return run_training(cfg, progress=False)
+
+
+def _logits(path: Path, ids: list[int]) -> torch.Tensor:
+    from svpo_harness.engines.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(path, peft="merge")
+    with torch.no_grad():
+        return loaded.model(torch.tensor([ids])).logits[0, -1]
+
+
+def test_svpo_training_lowers_the_dpo_loss_and_saves_a_usable_checkpoint(annotated, tmp_path):
+    model, ann = annotated
+    result = _train(model, ann, tmp_path / "svpo", "svpo", steps=30)
+    meta = json.loads((tmp_path / "svpo" / "svpo.json").read_text())
+    training = meta["training"]
+    assert training["objective"] == "svpo" and training["value_head_trained"] is True
+    assert training["data"]["hash"].startswith("sha256:") and training["data"]["records"]["pair"]
+    assert result.steps == 30 and len(result.losses) == 30
+    # the policy moved away from the reference (the model given to --model)
+    ids = [1, 331, 29, 202]
+    assert not torch.allclose(_logits(tmp_path / "svpo", ids), _logits(model, ids), atol=1e-4)
+    # and loads in lm-eval's model unchanged
+    from svpo_harness.lm_eval_model import SVPOLM
+
+    lm = SVPOLM.create_from_arg_obj(
+        {"pretrained": str(tmp_path / "svpo"), "device": "cpu", "decoding": "greedy"}
+    )
+    assert lm.loaded.value_head is not None
+
+
+def test_dpo_builds_solution_pairs_and_its_loss_goes_down(annotated, tmp_path):
+    model, ann = annotated
+    losses = []
+    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train_config import TrainConfig
+
+    cfg = TrainConfig(
+        objective="dpo", model=str(model), data=str(ann), out=str(tmp_path / "dpo"), max_steps=20,
+        batch_size=8, lr=1e-3, device="cpu",
+    )  # fmt: skip
+    run_training(cfg, progress=False, on_step=lambda step, loss: losses.append(loss))
+    assert losses[0] == pytest.approx(0.693147, abs=1e-4)  # policy == reference at step 0
+    assert sum(losses[-5:]) / 5 < losses[0] - 0.05
+    meta = json.loads((tmp_path / "dpo" / "svpo.json").read_text())
+    assert meta["training"]["objective"] == "dpo"
+
+
+def test_alphamath_trains_on_correct_paths_and_q_values(annotated, tmp_path):
+    model, ann = annotated
+    result = _train(model, ann, tmp_path / "am", "alphamath", steps=5)
+    assert set(result.summary["records"]) == {"path", "step_q"}
+    meta = json.loads((tmp_path / "am" / "svpo.json").read_text())
+    assert meta["training"]["value_head_trained"] is True
+
+
+def test_data_made_with_another_tokenizer_or_format_is_refused_before_training(annotated, tmp_path):
+    model, ann = annotated
+    fingerprint = json.loads((model / "svpo.json").read_text())["tokenizer_fingerprint"]
+    lines = (ann / "pairs.jsonl").read_text().splitlines()
+    bad = tmp_path / "pairs.jsonl"
+    first = json.loads(lines[0])
+    bad.write_text("\n".join([*lines[:3], json.dumps({**first, "tokenizer_fingerprint": "x"})]))
+    with pytest.raises(PreferenceDataError, match=rf"{bad}:4: made with tokenizer x"):
+        load_preference_data(bad, "svpo", tokenizer_fingerprint=fingerprint, step_format="arith")
+    with pytest.raises(PreferenceDataError, match="step format 'arith'"):
+        load_preference_data(ann, "svpo", tokenizer_fingerprint=fingerprint, step_format="cot")
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(PreferenceDataError, match="no pair records"):
+        load_preference_data(empty, "svpo", tokenizer_fingerprint=fingerprint, step_format="arith")
+    folder = tmp_path / "not-annotation"
+    folder.mkdir()
+    with pytest.raises(PreferenceDataError, match="has no trees.jsonl"):
+        load_preference_data(folder, "dpo", tokenizer_fingerprint=fingerprint, step_format="arith")
+    shutil.rmtree(folder)
