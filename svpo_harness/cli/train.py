@@ -56,6 +56,12 @@ def _load_yaml(path: str | None) -> dict:
     "--resume", is_flag=True, default=None, help="Continue from the newest OUT.run/step_N."
 )
 @click.option("--keep-run", is_flag=True, default=None, help="Keep OUT.run/ after success.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    default=None,
+    help="svpo/dpo/alphamath: start over instead of continuing the run in OUT.run/.",
+)
 def train(config_file: str | None, **flags: object) -> None:
     """Fine-tune a policy (SFT now; step-level DPO and SVPO plug into the same loop)."""
     from svpo_harness.pipelines.train_config import TrainConfig

@@ -107,11 +107,8 @@ def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True
     if cfg.objective != "sft":
         from svpo_harness.pipelines.train_pref import run_preference_training
 
-        if cfg.resume:  # step checkpoints are SFT-only so far (issue 13 continues)
-            raise ValueError(
-                f"--objective {cfg.objective}: --resume is not supported yet; preference runs "
-                "write their checkpoint at the end"
-            )
+        # Preference runs continue <out>.run/ by themselves (the same command after a kill);
+        # --resume is accepted and means the same.
         return run_preference_training(cfg, on_step=on_step, progress=progress)
     out, run_dir = Path(cfg.out), cfg.run_dir
     resume_from = _latest_step(run_dir) if cfg.resume else None

@@ -53,6 +53,8 @@ class TrainConfig:
     log_every: int = 10
     resume: bool = False
     keep_run: bool = False  # keep <out>.run/ after a successful run
+    # preference objectives: start over in <out>.run/ instead of continuing the run there
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         problems = []

@@ -9,12 +9,20 @@ loop: micro-batches accumulate ``combine_losses`` over the window's global count
 losses.py), AdamW over the policy's trainable weights and the head, a progress bar with each
 loss part and both accuracies, and a checkpoint whose ``svpo.json`` records the objective, the
 losses, a hash of the data and whether the head was trained.
+
+Long runs: ``<out>.run/`` holds a manifest of the settings, the reference log-probs (computed
+once, at step 0) and the newest ``step_N`` checkpoint with the trainer state every
+``save_every`` steps; re-running the same command continues from it and reproduces the
+uninterrupted run (the data order depends only on seed and epoch), other settings are refused
+naming them, ``--overwrite`` starts over (the annotate convention).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +45,21 @@ def loss_weights(cfg: TrainConfig) -> Any:
     return LossWeights(
         **common, lambda_dpo=1.0, lambda_rank=cfg.lambda_rank, lambda_mse=cfg.lambda_mse
     )
+
+
+# Settings that do not change the result (left out of the run folder's manifest).
+RUNTIME_FIELDS = ("out", "device", "resume", "keep_run", "save_every", "log_every", "overwrite")
+REFS_FILE = "reference_logps.pt"
+
+
+def run_settings(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_FIELDS}
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
 
 
 def data_hash(files: list[str]) -> str:
@@ -106,14 +129,32 @@ def run_preference_training(cfg: TrainConfig, *, on_step: Any = None, progress: 
     if not examples:
         raise ValueError(f"no training example fits --max-length {cfg.max_length}: {prep}")
 
+    # The run folder <out>.run/: the same command continues it after a kill (annotate's
+    # convention), other settings are refused naming them, --overwrite starts over.
+    from svpo_harness.pipelines.run_dir import open_run_dir
+    from svpo_harness.pipelines.train import STATE_FILE, _latest_step
+
+    run_dir = cfg.run_dir
+    if cfg.overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
+    open_run_dir(
+        run_dir,
+        {**run_settings(cfg), "data_hash": data_hash(data.source)},
+        tokenizer_fingerprint=fingerprint,
+        command=f"train {cfg.objective}",
+        output_files=(REFS_FILE,),
+    )
+    resume_from = _latest_step(run_dir)
+
     torch.manual_seed(cfg.seed)
     device = _device(cfg.device)
     lora = None if cfg.full else _lora_config(cfg, dropout=0.0)  # no dropout: method.md 5
+    fresh_peft = "merge" if cfg.full else lora
     loaded = load_checkpoint(
-        cfg.model,
+        str(resume_from) if resume_from else cfg.model,
         device=device,
         dtype=cfg.dtype,
-        peft="merge" if cfg.full else lora,
+        peft=None if resume_from else fresh_peft,
         step_format=cfg.step_format,
         trainable=True,
     )
@@ -126,7 +167,14 @@ def run_preference_training(cfg: TrainConfig, *, on_step: Any = None, progress: 
         head = ValueHead(hidden, generator=torch.Generator().manual_seed(cfg.seed)).to(device)
     pad = int(tokenizer.pad_token_id)
     model.eval()  # dropout off in every policy forward (method.md section 5)
-    refs = reference_logps(model, examples, pad, device, cfg.batch_size)
+    refs_file = run_dir / REFS_FILE
+    if refs_file.is_file():  # the reference is the step-0 policy: never recompute on resume
+        refs = torch.load(refs_file, map_location="cpu")
+    else:
+        if resume_from is not None:
+            raise ValueError(f"{run_dir}: {REFS_FILE} is missing; pass --overwrite to start over")
+        refs = reference_logps(model, examples, pad, device, cfg.batch_size)
+        _atomic_torch_save([r.cpu() for r in refs], refs_file)
 
     params = [p for p in model.parameters() if p.requires_grad]
     if head is not None:
@@ -142,8 +190,64 @@ def run_preference_training(cfg: TrainConfig, *, on_step: Any = None, progress: 
     )
     index = list(range(len(examples)))
     step, epoch, pos, losses, reports = 0, 0, 0, [], []
+    if resume_from is not None:
+        state = torch.load(resume_from / STATE_FILE, map_location="cpu", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        step, epoch, pos = state["step"], state["epoch"], state["batch_pos"]
+        losses, reports = state["losses"], state["reports"]
+
+    from svpo_harness.engines.checkpoint_lineage import parent_spec
+
+    def checkpoint_meta(final: bool) -> Any:
+        tail = reports[-10:]  # windows without pairs report no accuracies: average what exists
+        keys = dict.fromkeys(k for r in tail for k in r)
+        last = {k: sum(r[k] for r in tail if k in r) / sum(k in r for r in tail) for k in keys}
+        return CheckpointMeta(
+            base_model=parent_spec(cfg.model),
+            step_format=loaded.step_format,
+            chat_template=loaded.meta.chat_template,
+            training={
+                "objective": cfg.objective,
+                "config": cfg.to_dict(),
+                "value_head_trained": head is not None and needs_head and final,
+                "losses_last_10_steps": last,
+                "data": {
+                    "files": data.source,
+                    "hash": data_hash(data.source),
+                    "records": data.counts,
+                    "skipped": data.skipped,
+                    "prepare": {
+                        "kept": dict(prep.kept),
+                        "truncated": dict(prep.truncated),
+                        "dropped": dict(prep.dropped),
+                    },
+                },
+            },
+        )
+
+    def save_step() -> None:
+        folder = save_checkpoint(
+            run_dir / f"step_{step}", model, tokenizer, head, checkpoint_meta(False), overwrite=True
+        )
+        state = {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(),
+            "step": step,
+            "epoch": epoch,
+            "batch_pos": pos,
+            "losses": losses,
+            "reports": reports,
+        }
+        _atomic_torch_save(state, folder / STATE_FILE)  # its presence marks the folder done
+        for old in run_dir.glob("step_*"):  # keep only the newest complete one
+            if old != folder:
+                shutil.rmtree(old, ignore_errors=True)
+
     started = time.perf_counter()
-    bar = tqdm(total=total_steps, desc=f"train {cfg.objective}", disable=not progress)
+    bar = tqdm(total=total_steps, initial=step, desc=f"train {cfg.objective}", disable=not progress)
     while step < total_steps:
         batches = _batches(index, cfg.batch_size, cfg.seed, epoch)
         while pos < len(batches) and step < total_steps:
@@ -169,43 +273,26 @@ def run_preference_training(cfg: TrainConfig, *, on_step: Any = None, progress: 
             bar.set_postfix({k: f"{v:.3f}" for k, v in report.items()})
             if on_step is not None:
                 on_step(step, report["loss"])
+            if cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
+                save_step()
         if pos >= len(batches):
             epoch, pos = epoch + 1, 0
     bar.close()
 
-    from svpo_harness.engines.checkpoint_lineage import parent_spec
-
-    tail = reports[-10:]  # windows without pairs report no accuracies: average what exists
-    keys = dict.fromkeys(k for r in tail for k in r)
-    last = {k: sum(r[k] for r in tail if k in r) / sum(k in r for r in tail) for k in keys}
-    out_meta = CheckpointMeta(
-        base_model=parent_spec(cfg.model),
-        step_format=loaded.step_format,
-        chat_template=loaded.meta.chat_template,
-        training={
-            "objective": cfg.objective,
-            "config": cfg.to_dict(),
-            "value_head_trained": head is not None and needs_head,
-            "losses_last_10_steps": last,
-            "data": {
-                "files": data.source,
-                "hash": data_hash(data.source),
-                "records": data.counts,
-                "skipped": data.skipped,
-                "prepare": {
-                    "kept": dict(prep.kept),
-                    "truncated": dict(prep.truncated),
-                    "dropped": dict(prep.dropped),
-                },
-            },
-        },
-    )
     model.eval()
+    out_meta = checkpoint_meta(True)
     save_checkpoint(Path(cfg.out), model, tokenizer, head, out_meta, overwrite=True)
+    if not cfg.keep_run:
+        shutil.rmtree(run_dir, ignore_errors=True)
     return TrainResult(
         out=Path(cfg.out),
         steps=step,
         losses=losses,
         seconds=time.perf_counter() - started,
-        summary={"examples": len(examples), "last": last, "records": data.counts},
+        resumed_from=int(resume_from.name.split("_")[1]) if resume_from else None,
+        summary={
+            "examples": len(examples),
+            "last": out_meta.training["losses_last_10_steps"],
+            "records": data.counts,
+        },
     )

@@ -112,3 +112,46 @@ def test_data_made_with_another_tokenizer_or_format_is_refused_before_training(a
     with pytest.raises(PreferenceDataError, match="has no trees.jsonl"):
         load_preference_data(folder, "dpo", tokenizer_fingerprint=fingerprint, step_format="arith")
     shutil.rmtree(folder)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_run_continues_with_the_same_command_and_refuses_other_settings(
+    annotated, tmp_path
+):
+    from svpo_harness.pipelines.run_dir import RunSettingsError
+    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train_config import TrainConfig
+
+    model, ann = annotated
+
+    def config(out, **kw):
+        base = dict(
+            objective="svpo", model=str(model), data=str(ann), out=str(out), max_steps=14,
+            batch_size=8, lr=1e-3, device="cpu", save_every=5,
+        )  # fmt: skip
+        return TrainConfig(**{**base, **kw})
+
+    whole = run_training(config(tmp_path / "whole"), progress=False)
+
+    def die(step, loss):
+        if step == 12:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_training(config(tmp_path / "cut"), progress=False, on_step=die)
+    assert (tmp_path / "cut.run" / "step_10").is_dir()
+    with pytest.raises(RunSettingsError, match="lr"):
+        run_training(config(tmp_path / "cut", lr=2e-3), progress=False)
+    resumed = run_training(config(tmp_path / "cut"), progress=False)
+    assert resumed.resumed_from == 10
+    assert resumed.losses == pytest.approx(whole.losses, abs=1e-5)
+    ids = [1, 331, 29, 202]
+    assert torch.allclose(
+        _logits(tmp_path / "cut", ids), _logits(tmp_path / "whole", ids), atol=1e-5
+    )
+    assert not (tmp_path / "cut.run").exists()
+    again = run_training(config(tmp_path / "cut", lr=2e-3, overwrite=True), progress=False)
+    assert again.resumed_from is None
