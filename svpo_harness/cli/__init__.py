@@ -21,6 +21,7 @@ COMMANDS = {
     "demo-model": "svpo_harness.cli.demo_model:demo_model",
     "pairs": "svpo_harness.cli.pairs:pairs",
     "annotate": "svpo_harness.cli.annotate:annotate",
+    "value-eval": "svpo_harness.cli.value_eval:value_eval",
 }
 
 
