@@ -63,6 +63,26 @@ def _lora_config(cfg: TrainConfig, dropout: float | None = None) -> Any:
     )
 
 
+def make_optimizer(params: list, cfg: TrainConfig, total_steps: int) -> tuple[Any, Any]:
+    """AdamW and the schedule every objective uses: linear warm-up, then sqrt decay to 0."""
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    warm = max(1, cfg.warmup_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda s: min(1.0, (s + 1) / warm) * max(0.0, 1 - s / max(1, total_steps)) ** 0.5,
+    )
+    return optimizer, scheduler
+
+
+def restore_state(step_dir: Path, optimizer: Any, scheduler: Any) -> dict[str, Any]:
+    """Load a step folder's trainer state into the optimizer, scheduler and RNG; return it."""
+    state = torch.load(step_dir / STATE_FILE, map_location="cpu", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"])
+    return state
+
+
 def _batches(examples: list, batch_size: int, seed: int, epoch: int) -> list[list]:
     """The epoch's batches; the order depends only on (seed, epoch) so a resume replays it."""
     order = torch.randperm(
@@ -142,18 +162,10 @@ def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True
     per_epoch = math.ceil(math.ceil(len(data.examples) / cfg.batch_size) / cfg.grad_accum)
     total_steps = cfg.max_steps or per_epoch * cfg.epochs
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    warm = max(1, cfg.warmup_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: min(1.0, (s + 1) / warm) * max(0.0, 1 - s / max(1, total_steps)) ** 0.5,
-    )
+    optimizer, scheduler = make_optimizer(params, cfg, total_steps)
     step, epoch, batch_pos, losses, tokens = 0, 0, 0, [], 0
     if resume_from is not None:
-        state = torch.load(resume_from / STATE_FILE, map_location="cpu", weights_only=False)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
+        state = restore_state(resume_from, optimizer, scheduler)
         step, epoch, batch_pos = state["step"], state["epoch"], state["batch_pos"]
         losses, tokens = state["losses"], state["tokens"]
         if state["config"] != cfg.to_dict() | {"resume": state["config"]["resume"]}:

@@ -132,7 +132,7 @@ def run_preference_training(cfg: TrainConfig, *, on_step: Any = None, progress: 
     # The run folder <out>.run/: the same command continues it after a kill (annotate's
     # convention), other settings are refused naming them, --overwrite starts over.
     from svpo_harness.pipelines.run_dir import open_run_dir
-    from svpo_harness.pipelines.train import STATE_FILE, _latest_step
+    from svpo_harness.pipelines.train import STATE_FILE, _latest_step, make_optimizer, restore_state
 
     run_dir = cfg.run_dir
     if cfg.overwrite and run_dir.exists():
@@ -182,19 +182,11 @@ def run_preference_training(cfg: TrainConfig, *, on_step: Any = None, progress: 
         params += list(head.parameters())
     per_epoch = math.ceil(math.ceil(len(examples) / cfg.batch_size) / cfg.grad_accum)
     total_steps = cfg.max_steps or per_epoch * cfg.epochs
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    warm = max(1, cfg.warmup_steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: min(1.0, (s + 1) / warm) * max(0.0, 1 - s / max(1, total_steps)) ** 0.5,
-    )
+    optimizer, scheduler = make_optimizer(params, cfg, total_steps)
     index = list(range(len(examples)))
     step, epoch, pos, losses, reports = 0, 0, 0, [], []
     if resume_from is not None:
-        state = torch.load(resume_from / STATE_FILE, map_location="cpu", weights_only=False)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
+        state = restore_state(resume_from, optimizer, scheduler)
         step, epoch, pos = state["step"], state["epoch"], state["batch_pos"]
         losses, reports = state["losses"], state["reports"]
 

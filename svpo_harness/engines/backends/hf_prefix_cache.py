@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from svpo_harness.engines.tokenization import common_prefix_length
+
 LayerKV = tuple[torch.Tensor, torch.Tensor]  # keys, values: [kv_heads, tokens, head_dim] each
 DEFAULT_PREFIX_CACHE_MB = 2048
 
@@ -65,15 +67,6 @@ class CacheStats:
     skipped_inserts: int = 0  # segments larger than the whole budget
 
 
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 class PrefixKVCache:
     """Segments of KV keyed by token ids, LRU-bounded in bytes (see the module docstring)."""
 
@@ -112,7 +105,7 @@ class PrefixKVCache:
         while pos < limit:
             best, best_len = None, 0
             for child in node.children.get((pos, ids[pos]), ()):
-                n = _common(child.ids, ids[pos:limit])
+                n = common_prefix_length(child.ids, ids[pos:limit])
                 if n > best_len:
                     best, best_len = child, n
             if best is None:
