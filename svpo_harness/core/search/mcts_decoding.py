@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 
 from svpo_harness.core.mcts import MCTSOptions, MCTSQuestion, Tree, grow_trees
-from svpo_harness.core.policy import StepPolicy
+from svpo_harness.core.policy import StepPolicy, StepSample
 from svpo_harness.core.search.types import (
     ROOT_ID,
     Candidate,
@@ -102,43 +102,17 @@ def _result(root: RootState, tree: Tree, seconds: float) -> SearchResult:
         else:
             status, reason = ("kept" if node.children else "pruned"), None
         cands.append(
-            Candidate(
-                id=node.node_id,
-                parent_id=node.parent_id,
-                depth=node.depth,
-                text=s.text,
-                token_ids=s.token_ids,
-                value=s.value,
-                logprob_sum=s.logprob_sum,
-                logprob_mean=s.logprob_mean,
-                finish_reason=s.finish_reason,
-                has_answer=node.terminal_reason == "answer",
-                path_tokens=node.path_tokens,
-                path_logprob_sum=path_lp[node.node_id],
-                score=node.Q if node.N else None,
-                status=status,  # type: ignore[arg-type]
-                reason=reason,  # type: ignore[arg-type]
-            )
-        )
+            _candidate(s, node.node_id, node.parent_id, node.depth, node.path_tokens,
+                       path_lp[node.node_id], node.terminal_reason == "answer",
+                       node.Q if node.N else None, status, reason)
+        )  # fmt: skip
     for k, (parent_id, s) in enumerate(tree.duplicates):
         parent = tree.nodes[parent_id]
         cands.append(
-            Candidate(
-                id=len(tree.nodes) + k,
-                parent_id=parent_id,
-                depth=parent.depth + 1,
-                text=s.text,
-                token_ids=s.token_ids,
-                value=s.value,
-                logprob_sum=s.logprob_sum,
-                logprob_mean=s.logprob_mean,
-                finish_reason=s.finish_reason,
-                has_answer=False,
-                path_tokens=parent.path_tokens + len(s.token_ids),
-                path_logprob_sum=path_lp[parent_id] + s.logprob_sum,
-                status="duplicate",
-            )
-        )
+            _candidate(s, len(tree.nodes) + k, parent_id, parent.depth + 1,
+                       parent.path_tokens + len(s.token_ids), path_lp[parent_id] + s.logprob_sum,
+                       False, None, "duplicate", None)
+        )  # fmt: skip
     chosen_id = choose(tree)
     path = tree.path(chosen_id)[1:]
     chosen = tree.nodes[chosen_id]
@@ -159,6 +133,38 @@ def _result(root: RootState, tree: Tree, seconds: float) -> SearchResult:
         seconds=seconds,
         tree=cands,
         prefill_tokens=sum(n.sample.prefill_tokens for n in tree.nodes if n.sample is not None),
+    )
+
+
+def _candidate(
+    s: StepSample,
+    cand_id: int,
+    parent_id: int,
+    depth: int,
+    path_tokens: int,
+    path_logprob_sum: float,
+    has_answer: bool,
+    score: float | None,
+    status: str,
+    reason: str | None,
+) -> Candidate:
+    """A search-log candidate for one sampled step (a tree node or a dropped duplicate)."""
+    return Candidate(
+        id=cand_id,
+        parent_id=parent_id,
+        depth=depth,
+        text=s.text,
+        token_ids=s.token_ids,
+        value=s.value,
+        logprob_sum=s.logprob_sum,
+        logprob_mean=s.logprob_mean,
+        finish_reason=s.finish_reason,
+        has_answer=has_answer,
+        path_tokens=path_tokens,
+        path_logprob_sum=path_logprob_sum,
+        score=score,
+        status=status,  # type: ignore[arg-type]
+        reason=reason,  # type: ignore[arg-type]
     )
 
 
