@@ -93,6 +93,7 @@ def train(model: Path, data: Path, out: Path, objective: str, args: argparse.Nam
     cfg = TrainConfig(
         objective=objective, model=str(model), data=str(data), out=str(out),
         max_steps=args.steps, batch_size=args.batch_size, lr=args.lr, beta=args.beta,
+        value_head_lr=args.value_head_lr,
         device="cpu", seed=args.seed, overwrite=True,
     )  # fmt: skip
     losses: list[float] = []
@@ -163,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300, help="Optimizer steps per objective.")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--value-head-lr", type=float, default=None, help="Default: --lr.")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dpo", action="store_true", help="Also the solution-level DPO baseline.")
     parser.add_argument("--beta", type=float, default=0.1)

@@ -37,6 +37,7 @@ def _load_yaml(path: str | None) -> dict:
 @click.option("--lora-r", type=int)
 @click.option("--lora-alpha", type=int)
 @click.option("--lr", type=float)
+@click.option("--value-head-lr", type=float, help="The value head's learning rate (default: --lr).")
 @click.option("--epochs", type=int)
 @click.option("--max-steps", type=int)
 @click.option("--batch-size", type=int)
@@ -48,6 +49,18 @@ def _load_yaml(path: str | None) -> dict:
 @click.option("--lambda-rank", type=float)
 @click.option("--lambda-mse", type=float)
 @click.option("--rank-loss", type=click.Choice(["hinge", "logistic"]))
+@click.option(
+    "--pack/--no-pack",
+    default=None,
+    help="Shared-prefix packing: a pair's prefix is forwarded once for both steps.",
+)
+@click.option("--pack-length", type=int, help="Tokens per packed row (default: --max-length).")
+@click.option(
+    "--precompute-ref/--no-precompute-ref",
+    default=None,
+    help="Reference log-probs once before training, cached on disk (default), or live.",
+)
+@click.option("--ref-cache", help="Folder of cached reference log-probs ('none': no cache).")
 @click.option("--device")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16"]))
 @click.option("--save-every", type=int)

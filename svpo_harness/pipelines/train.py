@@ -63,9 +63,17 @@ def _lora_config(cfg: TrainConfig, dropout: float | None = None) -> Any:
     )
 
 
-def make_optimizer(params: list, cfg: TrainConfig, total_steps: int) -> tuple[Any, Any]:
-    """AdamW and the schedule every objective uses: linear warm-up, then sqrt decay to 0."""
-    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+def make_optimizer(
+    params: list, cfg: TrainConfig, total_steps: int, head_params: list | None = None
+) -> tuple[Any, Any]:
+    """AdamW and the schedule every objective uses: linear warm-up, then sqrt decay to 0.
+
+    ``head_params`` form their own group at ``cfg.value_head_lr`` (default ``cfg.lr``); the
+    schedule scales both groups alike."""
+    groups = [{"params": params, "lr": cfg.lr}]
+    if head_params:
+        groups.append({"params": head_params, "lr": cfg.value_head_lr or cfg.lr})
+    optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, cfg.warmup_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,

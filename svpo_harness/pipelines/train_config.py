@@ -31,6 +31,10 @@ class TrainConfig:
     lora_dropout: float = 0.05
     # -- optimisation ----------------------------------------------------------------------------
     lr: float = 2e-4
+    # the value head's own learning rate (default: lr). The head is a fresh linear layer that
+    # may want more than the policy tolerates: at lr 1e-3 for both, greedy accuracy collapsed
+    # while the value ranking rose (BENCHMARKS.md section 8).
+    value_head_lr: float | None = None
     epochs: int = 1
     max_steps: int | None = None  # optimizer steps; overrides epochs when set
     batch_size: int = 8
@@ -46,6 +50,16 @@ class TrainConfig:
     lambda_mse: float = 0.1
     rank_loss: Literal["hinge", "logistic"] = "hinge"
     rank_margin: float = 0.1
+    # -- speed and memory (issue 14) -------------------------------------------------------------
+    # shared-prefix packing: a pair's prefix is forwarded once and both steps attend to it (one
+    # packed row with a block attention mask); several examples share a row up to pack_length
+    pack: bool = False
+    pack_length: int | None = None  # tokens per packed row (default: max_length)
+    # reference log-probs computed once before training (no second model in memory) and cached
+    # on disk under ref_cache, keyed by reference, tokenizer, max length, truncation and data;
+    # off: the reference runs next to the policy (LoRA: adapter disabled; full: a frozen copy)
+    precompute_ref: bool = True
+    ref_cache: str | None = None  # default: $SVPO_CACHE or ~/.cache/svpo-harness, /ref-logps
     # -- runtime -----------------------------------------------------------------------------
     device: str = "auto"
     dtype: Literal["float32", "bfloat16"] = "float32"
@@ -67,10 +81,14 @@ class TrainConfig:
         for name in ("batch_size", "grad_accum", "epochs", "max_length", "lora_r", "arith_n"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
+        if self.pack_length is not None and self.pack_length < self.max_length:
+            problems.append("pack_length must be >= max_length (a whole example fits a row)")
         if self.max_steps is not None and self.max_steps < 1:
             problems.append("max_steps must be >= 1")
         if self.lr <= 0 or self.beta <= 0:
             problems.append("lr and beta must be > 0")
+        if self.value_head_lr is not None and self.value_head_lr <= 0:
+            problems.append("value_head_lr must be > 0")
         if min(self.lambda_rank, self.lambda_mse, self.warmup_steps, self.save_every) < 0:
             problems.append("lambda_rank, lambda_mse, warmup_steps and save_every must be >= 0")
         if self.rank_loss not in ("hinge", "logistic"):

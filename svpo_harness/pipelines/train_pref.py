@@ -176,13 +176,15 @@ def run_preference_training(cfg: TrainConfig, *, on_step: Any = None, progress: 
         refs = reference_logps(model, examples, pad, device, cfg.batch_size)
         _atomic_torch_save([r.cpu() for r in refs], refs_file)
 
-    params = [p for p in model.parameters() if p.requires_grad]
+    policy_params = [p for p in model.parameters() if p.requires_grad]
+    head_params: list = []
     if head is not None:
         head.requires_grad_(True).train()
-        params += list(head.parameters())
+        head_params = list(head.parameters())
+    params = policy_params + head_params
     per_epoch = math.ceil(math.ceil(len(examples) / cfg.batch_size) / cfg.grad_accum)
     total_steps = cfg.max_steps or per_epoch * cfg.epochs
-    optimizer, scheduler = make_optimizer(params, cfg, total_steps)
+    optimizer, scheduler = make_optimizer(policy_params, cfg, total_steps, head_params)
     index = list(range(len(examples)))
     step, epoch, pos, losses, reports = 0, 0, 0, [], []
     if resume_from is not None:

@@ -155,3 +155,33 @@ def test_a_killed_run_continues_with_the_same_command_and_refuses_other_settings
     assert not (tmp_path / "cut.run").exists()
     again = run_training(config(tmp_path / "cut", lr=2e-3, overwrite=True), progress=False)
     assert again.resumed_from is None
+
+
+def test_value_head_lr_sets_the_heads_own_learning_rate(annotated, tmp_path):
+    """--value-head-lr moves the head alone: near 0 the head stays, while the policy moves."""
+    from safetensors.torch import load_file
+
+    from svpo_harness.engines.checkpoint import load_checkpoint
+    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train_config import TrainConfig
+
+    model, ann = annotated
+
+    def head_weight(path: Path) -> torch.Tensor:
+        return load_checkpoint(path).value_head.linear.weight.detach()
+
+    def train(out: Path, head_lr: float | None) -> Path:
+        cfg = TrainConfig(
+            objective="svpo", model=str(model), data=str(ann), out=str(out), max_steps=3,
+            batch_size=8, lr=1e-3, value_head_lr=head_lr, device="cpu",
+        )  # fmt: skip
+        run_training(cfg, progress=False)
+        return out
+
+    start = head_weight(model)
+    frozen = train(tmp_path / "frozen", 1e-12)
+    moved = train(tmp_path / "moved", None)
+    assert torch.allclose(head_weight(frozen), start, atol=1e-9)
+    assert not torch.allclose(head_weight(moved), start, atol=1e-4)
+    adapter = load_file(frozen / "adapter_model.safetensors")  # the policy still trained
+    assert any(t.abs().sum() > 0 for k, t in adapter.items() if "lora_B" in k)
