@@ -16,6 +16,8 @@ Records -> examples -> batch -> one forward -> per-row summed log-probs and valu
   earlier real tokens whatever follows them, so its numbers do not depend on the batch, and no
   query row is ever fully masked. Every mask comes from the rows' lengths, never from
   ``input_ids != pad_id``: the pad id may be a real id (EOS used as pad, a delimiter).
+- ``packing.pack`` lays the same examples out with shared prefixes (a pair's prefix once); both
+  give a ``StepBatch`` with the same logical rows, scored by ``step_scores.score_rows``.
 """
 
 from __future__ import annotations
@@ -23,22 +25,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
 from svpo_harness.core.schemas import PairRecord, PathRecord, StepQRecord
-from svpo_harness.engines.backends.hf_forward import _plain_lm_head, final_hidden
-from svpo_harness.engines.losses import (
-    LossCounts,
-    LossSums,
-    LossWeights,
-    dpo_loss,
-    sft_nll,
-    value_mse_loss,
-    value_rank_loss,
-)
-from svpo_harness.engines.value_head import ValueHead
+from svpo_harness.engines.losses import LossCounts
 
 RowKind = Literal["chosen", "rejected", "step_q", "path"]
 ExampleKind = Literal["pair", "step_q", "path"]
@@ -187,18 +179,32 @@ def window_counts(examples: Sequence[Example]) -> LossCounts:
 
 @dataclass(frozen=True)
 class StepBatch:
-    """Tensors ``[rows, width]`` (right padded) and per-row metadata.
+    """One forward's tensors plus where each logical row's numbers are read from it.
 
-    ``chosen`` / ``rejected`` index the rows of each pair (same order), ``value_rows`` the
-    ``step_q`` rows (targets ``q[value_rows]``), ``sft_rows`` the ``path`` rows.
+    Physical rows (``[phys, width]``) are what the model sees: one padded row per logical row
+    from ``collate``, several examples per row from ``packing.pack``. Logical rows are the
+    examples' rows in order (a pair's chosen then rejected, ...), identical for both; every
+    per-row field below is per logical row. ``chosen`` / ``rejected`` index the rows of each
+    pair (same order), ``value_rows`` the ``step_q`` rows (targets ``q[value_rows]``),
+    ``sft_rows`` the ``path`` rows.
     """
 
-    input_ids: torch.Tensor  # long
-    attention_mask: torch.Tensor  # long, 1 on the first ``lengths[r]`` columns
-    position_ids: torch.Tensor  # long, 0.. per row
-    score_mask: torch.Tensor  # bool, True on the step ids that enter the log-prob sum
-    lengths: torch.Tensor  # long [rows]
-    value_index: torch.Tensor  # long [rows]: the step's last token, lengths - 1
+    input_ids: torch.Tensor  # long [phys, width]
+    # long [phys, width] (1 = real token, right padded) from collate; float [phys, 1, width,
+    # width] additive (0 = attend, finfo.min = blocked) from pack
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor  # long [phys, width]
+    score_mask: torch.Tensor  # bool [phys, width], True on the step ids in a log-prob sum
+    # per scored id, in logical-row order: the (physical row, column) whose output predicts
+    # it, the id, and its logical row. A step's first id is predicted at its prefix's last
+    # column (in a packed pair also for the second step, whose columns follow the first's).
+    score_row: torch.Tensor  # long [scored]
+    score_col: torch.Tensor  # long [scored]
+    score_target: torch.Tensor  # long [scored]
+    score_owner: torch.Tensor  # long [scored]
+    last_row: torch.Tensor  # long [rows]: physical row of the step's last token (the value)
+    last_col: torch.Tensor  # long [rows]: its column
+    lengths: torch.Tensor  # long [rows]: prefix + step ids, as the row would be alone
     q: torch.Tensor  # float32 [rows], NaN where the row has no Q
     chosen: torch.Tensor  # long [pairs]
     rejected: torch.Tensor  # long [pairs]
@@ -208,23 +214,55 @@ class StepBatch:
     question_ids: tuple[str, ...]
     counts: LossCounts  # this batch's share of the window's denominators
 
+    @property
+    def n_rows(self) -> int:
+        """Logical rows (what ``RowScores`` has one entry per)."""
+        return len(self.kinds)
 
-def collate(
-    examples: Sequence[Example], pad_id: int, device: torch.device | str = "cpu"
+    @property
+    def packed(self) -> bool:
+        return self.attention_mask.dim() == 4
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a logical row sits in the physical tensors."""
+
+    row: int  # physical row
+    prefix_end: int  # column of the prefix's last id (predicts the step's first id)
+    step_start: int  # column of the step's first id
+
+
+def step_batch(
+    examples: Sequence[Example],
+    placements: Sequence[Placement],
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    position_ids: torch.Tensor,
+    device: torch.device | str,
 ) -> StepBatch:
-    """Right-padded tensors for ``examples`` (from ``prepare_examples``)."""
-    if not examples:
-        raise ValueError("cannot collate an empty batch")
+    """The batch for physical tensors already laid out, one ``Placement`` per logical row."""
     rows = [row for example in examples for row in example.rows]
-    lengths = [len(row.ids) for row in rows]
-    width = max(lengths)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    score = torch.zeros((len(rows), width), dtype=torch.bool)
-    for r, row in enumerate(rows):
-        ids[r, : lengths[r]] = torch.tensor(row.ids, dtype=torch.long)
-        attention[r, : lengths[r]] = 1
-        score[r, row.prefix_len : lengths[r]] = torch.tensor(row.scored, dtype=torch.bool)
+    assert len(rows) == len(placements)
+    score = torch.zeros(input_ids.shape, dtype=torch.bool)
+    s_row: list[int] = []
+    s_col: list[int] = []
+    s_target: list[int] = []
+    s_owner: list[int] = []
+    last_row: list[int] = []
+    last_col: list[int] = []
+    for r, (row, at) in enumerate(zip(rows, placements, strict=True)):
+        step = row.ids[row.prefix_len :]
+        for j, (token, scored) in enumerate(zip(step, row.scored, strict=True)):
+            if scored:
+                s_row.append(at.row)
+                s_col.append(at.prefix_end if j == 0 else at.step_start + j - 1)
+                s_target.append(token)
+                s_owner.append(r)
+        cols = at.step_start + torch.tensor(row.scored, dtype=torch.bool).nonzero().flatten()
+        score[at.row, cols] = True
+        last_row.append(at.row)
+        last_col.append(at.step_start + len(step) - 1 if step else at.prefix_end)
     index = {kind: [r for r, row in enumerate(rows) if row.kind == kind] for kind in _ROW_KINDS}
 
     def _long(values: Sequence[int]) -> torch.Tensor:
@@ -232,12 +270,17 @@ def collate(
 
     q = [float("nan") if row.q is None else row.q for row in rows]
     return StepBatch(
-        input_ids=ids.to(device),
-        attention_mask=attention.to(device),
-        position_ids=torch.arange(width, device=device).repeat(len(rows), 1),
+        input_ids=input_ids.to(device),
+        attention_mask=attention_mask.to(device),
+        position_ids=position_ids.to(device),
         score_mask=score.to(device),
-        lengths=_long(lengths),
-        value_index=_long([n - 1 for n in lengths]),
+        score_row=_long(s_row),
+        score_col=_long(s_col),
+        score_target=_long(s_target),
+        score_owner=_long(s_owner),
+        last_row=_long(last_row),
+        last_col=_long(last_col),
+        lengths=_long([len(row.ids) for row in rows]),
         q=torch.tensor(q, dtype=torch.float32, device=device),
         chosen=_long(index["chosen"]),
         rejected=_long(index["rejected"]),
@@ -249,91 +292,46 @@ def collate(
     )
 
 
+def collate(
+    examples: Sequence[Example], pad_id: int, device: torch.device | str = "cpu"
+) -> StepBatch:
+    """Right-padded tensors for ``examples`` (from ``prepare_examples``), one row per row."""
+    if not examples:
+        raise ValueError("cannot collate an empty batch")
+    rows = [row for example in examples for row in example.rows]
+    lengths = [len(row.ids) for row in rows]
+    width = max(lengths)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, row in enumerate(rows):
+        ids[r, : lengths[r]] = torch.tensor(row.ids, dtype=torch.long)
+        attention[r, : lengths[r]] = 1
+    placements = [Placement(r, row.prefix_len - 1, row.prefix_len) for r, row in enumerate(rows)]
+    positions = torch.arange(width).repeat(len(rows), 1)
+    return step_batch(examples, placements, ids, attention, positions, device)
+
+
 _ROW_KINDS: tuple[RowKind, ...] = ("chosen", "rejected", "step_q", "path")
 
+# The forward and the loss sums live in step_scores; re-exported here (their long-standing home).
+from svpo_harness.engines.step_scores import (  # noqa: E402
+    RowScores,
+    batch_loss_sums,
+    score_rows,
+)
 
-# -- forward ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RowScores:
-    """Per row: summed fp32 log-probs of the scored ids, and the value at the step's last token."""
-
-    logps: torch.Tensor  # float32 [rows]
-    values: torch.Tensor | None  # float32 [rows]; None without a head
-
-
-def score_rows(model: Any, batch: StepBatch, head: ValueHead | None = None) -> RowScores:
-    """One forward of the batch: ``RowScores`` (differentiable unless run under no_grad).
-
-    Modes are the caller's: the policy and reference forwards run with dropout off
-    (``model.eval()`` still back-propagates); the head's dropout is on only in training. When the
-    logits are plainly ``lm_head(final hidden)`` the LM head runs only at the positions that
-    predict a scored id (``[scored, vocab]``, not ``[rows, width, vocab]``).
-    """
-    inputs = {
-        "input_ids": batch.input_ids,
-        "attention_mask": batch.attention_mask,
-        "position_ids": batch.position_ids,
-        "use_cache": False,
-    }
-    # id t is predicted at position t - 1; the prefix keeps column 0 out of every score mask
-    rows, cols = batch.score_mask[:, 1:].nonzero(as_tuple=True)
-    plain = _plain_lm_head(model)
-    if plain is not None:
-        decoder, lm_head = plain
-        hidden = decoder(**inputs).last_hidden_state
-        logits = lm_head(hidden[rows, cols]).float()
-    else:
-        out = model(**inputs, output_hidden_states=True)
-        hidden = final_hidden(out)
-        logits = out.logits[rows, cols].float()
-    targets = batch.input_ids[rows, cols + 1]
-    token_logps = torch.log_softmax(logits, dim=-1).gather(-1, targets[:, None]).squeeze(-1)
-    n = batch.input_ids.shape[0]
-    logps = torch.zeros(n, dtype=torch.float32, device=token_logps.device)
-    logps = logps.index_add(0, rows.to(logps.device), token_logps)
-    values = None
-    if head is not None:
-        last = hidden[torch.arange(n, device=hidden.device), batch.value_index.to(hidden.device)]
-        values = head(last)
-    return RowScores(logps, values)
-
-
-def batch_loss_sums(
-    batch: StepBatch,
-    policy: RowScores,
-    ref_logps: torch.Tensor | None,
-    weights: LossWeights,
-) -> LossSums:
-    """Sums of each loss term over this batch's rows; divide with ``combine_losses``.
-
-    ``ref_logps``: the reference's ``score_rows(...).logps`` for the same rows (entries of rows
-    that are not in a pair are ignored), computed under no_grad or read from a cache.
-    MSE targets are the ``step_q`` rows only: pair steps are visited steps, already there.
-    """
-    sums = LossSums.zeros(policy.logps.device)
-    values = policy.values
-    if batch.chosen.numel():
-        win, lose = batch.chosen, batch.rejected
-        if weights.lambda_dpo > 0:
-            if ref_logps is None:
-                raise ValueError("DPO needs the reference log-probs of the pair rows")
-            ref = ref_logps.to(policy.logps.device)
-            out = dpo_loss(policy.logps[win], policy.logps[lose], ref[win], ref[lose], weights.beta)
-            sums.dpo, sums.pref_correct = out.loss.sum(), float(out.correct().sum())
-        if values is not None:
-            rank = value_rank_loss(
-                values[win], values[lose], kind=weights.rank_loss, margin=weights.margin
-            )
-            sums.rank = rank.sum()
-            sums.rank_correct = float((values[win] > values[lose]).sum())
-        elif weights.lambda_rank > 0:
-            raise ValueError("the value ranking loss needs a value head (score_rows(head=...))")
-    if batch.value_rows.numel():
-        if values is not None:
-            v = batch.value_rows
-            sums.mse = value_mse_loss(values[v], batch.q.to(values.device)[v]).sum()
-        elif weights.lambda_mse > 0:
-            raise ValueError("the value regression needs a value head (score_rows(head=...))")
-    if batch.sft_rows.numel():
-        sums.sft = sft_nll(policy.logps[batch.sft_rows]).sum()
-    return sums
+__all__ = [
+    "Example",
+    "Placement",
+    "PrepareStats",
+    "Row",
+    "RowScores",
+    "StepBatch",
+    "batch_loss_sums",
+    "collate",
+    "prepare_examples",
+    "score_rows",
+    "step_batch",
+    "to_example",
+    "window_counts",
+]

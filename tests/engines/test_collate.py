@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from svpo_harness.core.schemas import PairRecord, PathRecord, StepQRecord
-from svpo_harness.engines import collate as collate_mod
+from svpo_harness.engines import step_scores
 from svpo_harness.engines.collate import (
     batch_loss_sums,
     collate,
@@ -98,7 +98,13 @@ def test_rows_masks_and_metadata() -> None:
         [0, 0, 1, 1, 0, 0],  # a path: all its steps, minus the unsampled one
     ]
     assert batch.position_ids.tolist() == [list(range(6))] * 4
-    assert batch.value_index.tolist() == [4, 5, 3, 4]  # each step's last token
+    assert batch.last_col.tolist() == [4, 5, 3, 4]  # each step's last token
+    assert batch.last_row.tolist() == [0, 1, 2, 3]
+    # each scored id is predicted one column before it, in its own row
+    assert batch.score_row.tolist() == [0, 0, 1, 1, 1, 2, 2, 3, 3]
+    assert batch.score_col.tolist() == [2, 3, 2, 3, 4, 0, 2, 1, 2]
+    assert batch.score_target.tolist() == [8, 9, 10, 11, 12, 7, 9, 3, 4]
+    assert batch.score_owner.tolist() == batch.score_row.tolist()
     assert batch.kinds == ("chosen", "rejected", "step_q", "path")
     assert batch.question_ids == ("q0", "q0", "q1", "q2")
     assert batch.chosen.tolist() == [0] and batch.rejected.tolist() == [1]
@@ -113,7 +119,7 @@ def test_pad_id_equal_to_a_real_id_does_not_change_masks() -> None:
     records = [pair((5, 9, 7), (8, 9), (10, 11, 9)), step_q((9,), (9, 9))]
     base, _, _ = batch_of(records, pad_id=0)
     same, _, _ = batch_of(records, pad_id=9)
-    for name in ("attention_mask", "score_mask", "position_ids", "value_index", "lengths"):
+    for name in ("attention_mask", "score_mask", "position_ids", "last_col", "lengths"):
         assert torch.equal(getattr(base, name), getattr(same, name)), name
     assert same.score_mask[0].int().tolist() == [0, 0, 0, 1, 1, 0]
     assert same.attention_mask[0].tolist() == [1, 1, 1, 1, 1, 0]
@@ -215,7 +221,7 @@ def test_the_full_logits_fallback_agrees(tiny_model, tiny_head, ids, monkeypatch
         [pair(prefix, ids("7 + 1 = 8.\n"), ids("7.\n")), step_q(prefix, ids("8"))]
     )
     fast = score_rows(tiny_model, batch, tiny_head)
-    monkeypatch.setattr(collate_mod, "_plain_lm_head", lambda model: None)
+    monkeypatch.setattr(step_scores, "_plain_lm_head", lambda model: None)
     slow = score_rows(tiny_model, batch, tiny_head)
     assert torch.allclose(fast.logps, slow.logps, atol=1e-5)
     assert torch.allclose(fast.values, slow.values, atol=1e-6)
