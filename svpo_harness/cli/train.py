@@ -37,6 +37,7 @@ def _load_yaml(path: str | None) -> dict:
 @click.option("--lora-r", type=int)
 @click.option("--lora-alpha", type=int)
 @click.option("--lr", type=float)
+@click.option("--value-head-dropout", type=float, help="Dropout before the value head's linear.")
 @click.option("--value-head-lr", type=float, help="The value head's learning rate (default: --lr).")
 @click.option("--epochs", type=int)
 @click.option("--max-steps", type=int)

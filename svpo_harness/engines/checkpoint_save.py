@@ -34,6 +34,7 @@ def save_checkpoint(
     meta: CheckpointMeta,
     *,
     overwrite: bool = False,
+    policy_state_dict: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint folder atomically and return its path.
 
@@ -45,6 +46,9 @@ def save_checkpoint(
 
     ``meta.base_model`` names the parent (engines.checkpoint_lineage): a local folder is written
     relative to ``out_dir``, with its absolute path in ``base_model_path``; a hub id as given.
+
+    ``policy_state_dict``: the model's full state dict when its own tensors are shards (DeepSpeed
+    ZeRO-3, FSDP); passed to ``save_pretrained``, which keeps only the adapter for a PeftModel.
     """
     out = Path(out_dir).expanduser()
     if out.exists() and not overwrite:
@@ -68,7 +72,11 @@ def save_checkpoint(
     tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
     old: Path | None = None
     try:
-        model.save_pretrained(tmp)  # safetensors; a PeftModel writes only its adapter
+        # safetensors; a PeftModel writes only its adapter
+        if policy_state_dict is None:
+            model.save_pretrained(tmp)
+        else:
+            model.save_pretrained(tmp, state_dict=policy_state_dict)
         tokenizer.save_pretrained(tmp)
         if value_head is not None:
             value_head.save(tmp)

@@ -1,18 +1,24 @@
-"""`svpo train`: the one training loop. Top to bottom: check, load or resume, build, loop, save.
+"""`svpo train`: every objective on one loop (pipelines/train_loop.py).
 
-Objectives plug in as (data builder, loss function) pairs; ``sft`` is token cross-entropy on
-solution tokens. Resumable: every ``save_every`` optimizer steps a full checkpoint plus
-``trainer_state.pt`` (optimizer, scheduler, RNG, position in the data) is written atomically to
-``<out>.run/step_N``; ``--resume`` continues from the newest complete one and reproduces the
-uninterrupted run's losses (the data order depends only on seed and epoch).
+``sft`` is the loop with ``path`` rows only (token cross-entropy on the solution ids, divided by
+the window's token count); ``svpo``, ``dpo`` and ``alphamath`` come from train_pref.py. This
+module holds what they share: the device, the new adapter, the optimizer, the run folder and
+the driver that loads, trains and saves.
+
+Long runs: ``<out>.run/`` holds a manifest of the settings and, every ``save_every`` steps, the
+newest ``step_N`` (the trainable weights, optimizer, scheduler and every process's RNG through
+accelerate's ``save_state``, and the position in the data). Re-running the same command
+continues from it and reproduces the uninterrupted run (the data order depends only on seed and
+epoch); other settings are refused naming them; ``--overwrite`` starts over. ``--resume`` is
+accepted and means the same as no flag.
 """
 
 from __future__ import annotations
 
-import math
-import os
+import copy
+import hashlib
 import shutil
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +26,6 @@ from typing import Any
 import torch
 
 from svpo_harness.pipelines.train_config import TrainConfig
-
-STATE_FILE = "trainer_state.pt"
 
 
 @dataclass
@@ -41,12 +45,6 @@ def _device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device(name)
-
-
-def _latest_step(run_dir: Path) -> Path | None:
-    """The newest step_N folder whose trainer state was fully written."""
-    done = [p for p in run_dir.glob("step_*") if (p / STATE_FILE).is_file()]
-    return max(done, key=lambda p: int(p.name.split("_")[1]), default=None)
 
 
 def _lora_config(cfg: TrainConfig, dropout: float | None = None) -> Any:
@@ -82,186 +80,205 @@ def make_optimizer(
     return optimizer, scheduler
 
 
-def restore_state(step_dir: Path, optimizer: Any, scheduler: Any) -> dict[str, Any]:
-    """Load a step folder's trainer state into the optimizer, scheduler and RNG; return it."""
-    state = torch.load(step_dir / STATE_FILE, map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    torch.set_rng_state(state["rng"])
-    return state
+# Settings that do not change the result (left out of the run folder's manifest): where things
+# go, how often to save, and how the same numbers are computed (packing, the reference's mode).
+RUNTIME_FIELDS = (
+    "out", "device", "resume", "keep_run", "save_every", "log_every", "overwrite",
+    "pack", "pack_length", "precompute_ref", "ref_cache",
+)  # fmt: skip
 
 
-def _batches(examples: list, batch_size: int, seed: int, epoch: int) -> list[list]:
-    """The epoch's batches; the order depends only on (seed, epoch) so a resume replays it."""
-    order = torch.randperm(
-        len(examples), generator=torch.Generator().manual_seed(seed * 1000 + epoch)
-    )
-    idx = order.tolist()
-    return [[examples[i] for i in idx[s : s + batch_size]] for s in range(0, len(idx), batch_size)]
+def run_settings(cfg: TrainConfig) -> dict[str, Any]:
+    return {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_FIELDS}
 
 
-def _collate_sft(batch: list, pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    width = max(len(e.input_ids) for e in batch)
-    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(batch), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(batch), width), dtype=torch.long)
-    for row, ex in enumerate(batch):
-        n = len(ex.input_ids)
-        ids[row, :n] = torch.tensor(ex.input_ids)
-        labels[row, ex.prompt_len : n] = ids[row, ex.prompt_len : n]
-        mask[row, :n] = 1
-    return {
-        "input_ids": ids.to(device),
-        "attention_mask": mask.to(device),
-        "labels": labels.to(device),
-    }
+def data_hash(files: list[str]) -> str:
+    digest = hashlib.sha256()
+    for file in files:
+        with open(file, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return "sha256:" + digest.hexdigest()[:32]
 
 
-def _sft_loss(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    from svpo_harness.engines.losses import token_cross_entropy
+def model_fingerprint(model: str) -> str:
+    """The tokenizer fingerprint of ``--model`` without loading weights."""
+    from svpo_harness.engines.checkpoint import read_meta, tokenizer_fingerprint
 
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    return token_cross_entropy(logits, batch["labels"]), int((batch["labels"] != -100).sum())
+    meta = read_meta(model)
+    if meta is not None and meta.tokenizer_fingerprint:
+        return meta.tokenizer_fingerprint
+    from transformers import AutoTokenizer
+
+    return tokenizer_fingerprint(AutoTokenizer.from_pretrained(model))
+
+
+def open_training_run(
+    cfg: TrainConfig, accelerator: Any, extra: dict[str, Any], fingerprint: str
+) -> None:
+    """Start or continue ``<out>.run/`` (refusing other settings) before any weights load."""
+    from svpo_harness.pipelines.run_dir import open_run_dir
+
+    def open_it() -> None:
+        open_run_dir(
+            cfg.run_dir,
+            {**run_settings(cfg), **extra},
+            tokenizer_fingerprint=fingerprint,
+            command=f"train {cfg.objective}",
+            output_files=(),
+        )
+
+    if accelerator.is_main_process:  # one writer; the others read what it wrote
+        if cfg.overwrite and cfg.run_dir.exists():
+            shutil.rmtree(cfg.run_dir)
+        open_it()
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        open_it()
+
+
+@dataclass
+class TrainJob:
+    """An objective, set up: what the loop trains and how the checkpoint is described."""
+
+    loaded: Any  # LoadedCheckpoint of --model (the policy being trained)
+    spec: Any  # train_loop.LoopSpec
+    trained_head: Any  # ValueHead in the loop (None: no value term)
+    meta: Callable[[list[dict[str, float]], bool], Any]  # (reports, final) -> CheckpointMeta
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def saved_head(self) -> Any:
+        return self.trained_head if self.trained_head is not None else self.loaded.value_head
 
 
 def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True) -> TrainResult:
     """Train per ``cfg``; ``on_step(step, loss)`` is called after each optimizer step."""
-    from tqdm.auto import tqdm
+    from svpo_harness.pipelines.train_loop import StepScorer, make_accelerator, run_loop
 
-    from svpo_harness.engines.checkpoint import CheckpointMeta, load_checkpoint, save_checkpoint
+    accelerator = make_accelerator()
+    distributed = accelerator.num_processes > 1
+    device = accelerator.device if distributed else _device(cfg.device)
+    torch.manual_seed(cfg.seed)  # the new adapter's and head's initial weights
+    if cfg.objective == "sft":
+        job = prepare_sft(cfg, accelerator, device)
+    else:
+        from svpo_harness.pipelines.train_pref import prepare_preference
+
+        job = prepare_preference(cfg, accelerator, device)
+    policy, tokenizer = job.loaded.model, job.loaded.tokenizer
+    scorer = StepScorer(policy, job.trained_head)
+    policy_params = [p for p in policy.parameters() if p.requires_grad]
+    head_params = list(job.trained_head.parameters()) if job.trained_head is not None else []
+
+    def save_final(unwrapped: Any, gathered: dict | None, reports: list) -> None:
+        from svpo_harness.engines.checkpoint import save_checkpoint
+
+        policy_state, head = None, job.saved_head
+        if gathered is not None:  # sharded weights, gathered for this one save
+            policy_state = _strip(gathered, "policy.")
+            if job.trained_head is not None:
+                head = copy.deepcopy(job.trained_head).cpu()
+                head.load_state_dict(_strip(gathered, "head."))
+        meta = job.meta(reports, True)
+        save_checkpoint(
+            cfg.out, unwrapped.policy, tokenizer, head, meta, overwrite=True,
+            policy_state_dict=policy_state,
+        )  # fmt: skip
+
+    result = run_loop(
+        cfg,
+        accelerator,
+        scorer,
+        job.spec,
+        run_dir=cfg.run_dir,
+        optimizer_factory=lambda total: make_optimizer(policy_params, cfg, total, head_params),
+        save_final=save_final,
+        on_step=on_step,
+        progress=progress,
+    )
+    if not cfg.keep_run and accelerator.is_main_process:
+        shutil.rmtree(cfg.run_dir, ignore_errors=True)
+    return TrainResult(
+        out=Path(cfg.out),
+        steps=result.steps,
+        losses=result.losses,
+        tokens=result.tokens,
+        seconds=result.seconds,
+        resumed_from=result.resumed_from,
+        summary={**job.summary, "last": last_reports(result.reports)},
+    )
+
+
+def _strip(state: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def last_reports(reports: list[dict[str, float]]) -> dict[str, float]:
+    """Each reported number averaged over the last 10 steps that have it."""
+    tail = reports[-10:]
+    keys = dict.fromkeys(k for r in tail for k in r)
+    return {k: sum(r[k] for r in tail if k in r) / sum(k in r for r in tail) for k in keys}
+
+
+def sft_examples(data: Any) -> list[Any]:
+    """SFT examples as ``path`` rows: the prompt is the prefix, every solution id is scored."""
+    from svpo_harness.engines.collate import Example, Row
+
+    out = []
+    for i, ex in enumerate(data.examples):
+        scored = (1,) * (len(ex.input_ids) - ex.prompt_len)
+        row = Row(ex.input_ids, ex.prompt_len, scored, "path", None, f"sft-{i}")
+        out.append(Example("path", (row,)))
+    return out
+
+
+def prepare_sft(cfg: TrainConfig, accelerator: Any, device: torch.device) -> TrainJob:
+    """SFT: the loop with path rows only, dropout as configured, no reference, no head."""
+    from svpo_harness.engines.checkpoint import CheckpointMeta, load_checkpoint
     from svpo_harness.engines.checkpoint_lineage import parent_spec
+    from svpo_harness.engines.losses import LossWeights
     from svpo_harness.pipelines.sft_data import build_sft_data
+    from svpo_harness.pipelines.train_loop import LoopSpec
 
-    if cfg.objective != "sft":
-        from svpo_harness.pipelines.train_pref import run_preference_training
-
-        # Preference runs continue <out>.run/ by themselves (the same command after a kill);
-        # --resume is accepted and means the same.
-        return run_preference_training(cfg, on_step=on_step, progress=progress)
-    out, run_dir = Path(cfg.out), cfg.run_dir
-    resume_from = _latest_step(run_dir) if cfg.resume else None
-    if cfg.resume and resume_from is None:
-        print(f"--resume: no complete step checkpoint in {run_dir}; starting from the beginning")
-    if not cfg.resume and run_dir.exists():
-        raise FileExistsError(f"{run_dir} holds an earlier run: pass --resume, or delete it")
-
-    # Load the policy: from the step checkpoint when resuming, else from the base model. The
-    # step checkpoint is self-contained (full weights or base + adapter), so no config replay.
+    if cfg.data == "arith":
+        source = "arith:" + hashlib.sha256(f"arith train n={cfg.arith_n}".encode()).hexdigest()[:16]
+    else:
+        source = data_hash([cfg.data]) if Path(cfg.data).is_file() else cfg.data
+    open_training_run(cfg, accelerator, {"data_hash": source}, model_fingerprint(cfg.model))
     # A LoRA parent is merged first, for a new adapter or for --full (method.md section 5).
-    torch.manual_seed(cfg.seed)
-    device = _device(cfg.device)
-    source = str(resume_from) if resume_from else cfg.model
-    peft_arg = None if resume_from else ("merge" if cfg.full else _lora_config(cfg))
     loaded = load_checkpoint(
-        source,
+        cfg.model,
         device=device,
         dtype=cfg.dtype,
-        peft=peft_arg,
+        peft="merge" if cfg.full else _lora_config(cfg),
         step_format=cfg.step_format,
         trainable=True,
     )
-    model, tokenizer, fmt = loaded.model, loaded.tokenizer, loaded.step_format
-    model.train()
+    tokenizer = loaded.tokenizer
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-
-    # Data before the optimizer: the scheduler needs the number of steps.
-    data = build_sft_data(cfg.data, tokenizer, fmt, cfg.max_length, cfg.arith_n)
-    per_epoch = math.ceil(math.ceil(len(data.examples) / cfg.batch_size) / cfg.grad_accum)
-    total_steps = cfg.max_steps or per_epoch * cfg.epochs
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer, scheduler = make_optimizer(params, cfg, total_steps)
-    step, epoch, batch_pos, losses, tokens = 0, 0, 0, [], 0
-    if resume_from is not None:
-        state = restore_state(resume_from, optimizer, scheduler)
-        step, epoch, batch_pos = state["step"], state["epoch"], state["batch_pos"]
-        losses, tokens = state["losses"], state["tokens"]
-        if state["config"] != cfg.to_dict() | {"resume": state["config"]["resume"]}:
-            print(f"warning: settings differ from {resume_from}; the checkpoint's state wins")
-
-    # The parent is what --model named, not its own base_model: the new adapter sits on exactly
-    # that policy (issue 13). save_checkpoint records it relative to the folder + absolute.
-    meta = CheckpointMeta(
-        base_model=parent_spec(cfg.model),
-        step_format=fmt,
-        chat_template=loaded.meta.chat_template,
-        training={"objective": cfg.objective, "config": cfg.to_dict()},
+    data = build_sft_data(cfg.data, tokenizer, loaded.step_format, cfg.max_length, cfg.arith_n)
+    spec = LoopSpec(
+        examples=sft_examples(data),
+        weights=LossWeights(lambda_dpo=0.0, lambda_rank=0.0, lambda_mse=0.0, lambda_sft=1.0),
+        pad_id=int(tokenizer.pad_token_id),
+        policy_train_mode=True,
     )
 
-    def save_step() -> None:
-        folder = save_checkpoint(
-            run_dir / f"step_{step}", model, tokenizer, loaded.value_head, meta, overwrite=True
+    def meta(reports: list, final: bool) -> Any:
+        # The parent is what --model named, not its own base_model: the new adapter sits on
+        # exactly that policy (issue 13). save_checkpoint records it relative + absolute.
+        return CheckpointMeta(
+            base_model=parent_spec(cfg.model),
+            step_format=loaded.step_format,
+            chat_template=loaded.meta.chat_template,
+            training={"objective": cfg.objective, "config": cfg.to_dict()},
         )
-        state = {
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "rng": torch.get_rng_state(),
-            "step": step,
-            "epoch": epoch,
-            "batch_pos": batch_pos,
-            "losses": losses,
-            "tokens": tokens,
-            "config": cfg.to_dict(),
-        }
-        tmp = folder / (STATE_FILE + ".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, folder / STATE_FILE)  # its presence marks the step folder complete
-        for old in run_dir.glob("step_*"):  # keep only the newest complete one
-            if old != folder:
-                shutil.rmtree(old, ignore_errors=True)
 
-    started = time.perf_counter()
-    bar = tqdm(
-        total=total_steps,
-        initial=step,
-        desc=f"train {cfg.objective}",
-        disable=not progress,
-        unit="step",
-    )
-    while step < total_steps:
-        batches = _batches(data.examples, cfg.batch_size, cfg.seed, epoch)
-        while batch_pos < len(batches) and step < total_steps:
-            group = batches[batch_pos : batch_pos + cfg.grad_accum]
-            optimizer.zero_grad(set_to_none=True)
-            step_loss, step_tokens = 0.0, 0
-            for batch in group:
-                loss, n_tok = _sft_loss(model, _collate_sft(batch, tokenizer.pad_token_id, device))
-                (loss / len(group)).backward()
-                step_loss += loss.item() / len(group)
-                step_tokens += n_tok
-            torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            batch_pos += len(group)
-            step += 1
-            losses.append(step_loss)
-            tokens += step_tokens
-            elapsed = time.perf_counter() - started
-            bar.update(1)
-            bar.set_postfix(loss=f"{step_loss:.4f}", tok_s=f"{tokens / max(elapsed, 1e-9):.0f}")
-            if on_step is not None:
-                on_step(step, step_loss)
-            if cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
-                save_step()
-        if batch_pos >= len(batches):
-            epoch, batch_pos = epoch + 1, 0
-    bar.close()
-
-    model.eval()
-    save_checkpoint(out, model, tokenizer, loaded.value_head, meta, overwrite=True)
-    if not cfg.keep_run:
-        shutil.rmtree(run_dir, ignore_errors=True)
-    seconds = time.perf_counter() - started
-    return TrainResult(
-        out=out,
-        steps=step,
-        losses=losses,
-        tokens=tokens,
-        seconds=seconds,
-        resumed_from=int(resume_from.name.split("_")[1]) if resume_from else None,
-        summary={
-            "examples": len(data.examples),
-            "truncated": data.truncated,
-            "boundary_retokenized": data.boundary_retokenized,
-        },
-    )
+    summary = {
+        "examples": len(data.examples),
+        "truncated": data.truncated,
+        "boundary_retokenized": data.boundary_retokenized,
+    }
+    return TrainJob(loaded, spec, None, meta, summary)

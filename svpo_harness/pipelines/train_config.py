@@ -35,6 +35,7 @@ class TrainConfig:
     # may want more than the policy tolerates: at lr 1e-3 for both, greedy accuracy collapsed
     # while the value ranking rose (BENCHMARKS.md section 8).
     value_head_lr: float | None = None
+    value_head_dropout: float | None = None  # default: the head's own (0.1, method.md section 5)
     epochs: int = 1
     max_steps: int | None = None  # optimizer steps; overrides epochs when set
     batch_size: int = 8

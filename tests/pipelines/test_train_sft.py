@@ -57,8 +57,9 @@ def test_resume_after_a_kill_reproduces_the_uninterrupted_losses(micro_model, tm
 
     with pytest.raises(Killed):
         run_training(_cfg(micro_model, tmp_path / "b"), on_step=kill_at_5, progress=False)
-    assert (tmp_path / "b.run" / "step_4" / "trainer_state.pt").is_file()
-    resumed = run_training(_cfg(micro_model, tmp_path / "b", resume=True), progress=False)
+    assert (tmp_path / "b.run" / "step_4" / "trainer_state.json").is_file()
+    # the same command continues (annotate's convention); --resume means the same
+    resumed = run_training(_cfg(micro_model, tmp_path / "b"), progress=False)
     assert resumed.resumed_from == 4
     assert resumed.losses[:4] == straight[:4]  # history restored from the state file
     assert resumed.losses[4:] == pytest.approx(straight[4:], rel=1e-5, abs=1e-6)
@@ -78,10 +79,20 @@ def test_lora_trains_only_the_adapter(micro_model, tmp_path):
     assert load_checkpoint(tmp_path / "lora").meta.policy == "lora"
 
 
-def test_refuses_to_clobber_an_earlier_run(micro_model, tmp_path):
-    (tmp_path / "c.run").mkdir()
-    with pytest.raises(FileExistsError, match="--resume"):
-        run_training(_cfg(micro_model, tmp_path / "c"), progress=False)
+def test_an_earlier_run_with_other_settings_is_refused_not_clobbered(micro_model, tmp_path):
+    from svpo_harness.pipelines.run_dir import RunSettingsError
+
+    def stop(step, loss):
+        if step == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_training(_cfg(micro_model, tmp_path / "c"), on_step=stop, progress=False)
+    with pytest.raises(RunSettingsError, match="lr"):
+        run_training(_cfg(micro_model, tmp_path / "c", lr=1e-3), progress=False)
+    assert (tmp_path / "c.run" / "step_2" / "trainer_state.json").is_file()  # nothing lost
+    again = run_training(_cfg(micro_model, tmp_path / "c", lr=1e-3, overwrite=True), progress=False)
+    assert again.resumed_from is None and again.steps == 6
 
 
 def test_sft_records_file_and_bad_line(micro_model, tmp_path):
@@ -114,7 +125,7 @@ def test_config_is_checked_before_anything_loads():
 
 @pytest.mark.slow
 def test_sigkill_then_resume_from_the_command_line(micro_model, tmp_path):
-    """A real `kill -9` of `svpo train`, then `--resume` finishes from the last step folder."""
+    """A real `kill -9` of `svpo train`, then the same command finishes from the last step."""
     import os
     import signal
     import subprocess
@@ -150,12 +161,12 @@ def test_sigkill_then_resume_from_the_command_line(micro_model, tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     run_dir = tmp_path / "killed.run"
-    while time.time() < deadline and not list(run_dir.glob("step_*/trainer_state.pt")):
+    while time.time() < deadline and not list(run_dir.glob("step_*/trainer_state.json")):
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "svpo.json").exists()
-    done = subprocess.run([*cmd, "--resume"], capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["steps"] == 40 and summary["resumed_from"] >= 2
     assert (out / "svpo.json").is_file()

@@ -1,0 +1,3 @@
+from svpo_harness.cli import main
+
+main()
