@@ -55,7 +55,9 @@ class TrainConfig:
     # shared-prefix packing: a pair's prefix is forwarded once and both steps attend to it (one
     # packed row with a block attention mask); several examples share a row up to pack_length
     pack: bool = False
-    pack_length: int | None = None  # tokens per packed row (default: max_length)
+    # tokens per packed row (default: max_length); a packed example longer than that (a pair
+    # is prefix + two steps, up to about 2 x max_length) gets a row of its own
+    pack_length: int | None = None
     # reference log-probs computed once before training (no second model in memory) and cached
     # on disk under ref_cache, keyed by reference, tokenizer, max length, truncation and data;
     # off: the reference runs next to the policy (LoRA: adapter disabled; full: a frozen copy)
@@ -83,7 +85,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
         if self.pack_length is not None and self.pack_length < self.max_length:
-            problems.append("pack_length must be >= max_length (a whole example fits a row)")
+            problems.append("pack_length must be >= max_length")
         if self.max_steps is not None and self.max_steps < 1:
             problems.append("max_steps must be >= 1")
         if self.lr <= 0 or self.beta <= 0:

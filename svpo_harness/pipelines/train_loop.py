@@ -192,8 +192,11 @@ def run_loop(
         if cfg.pack:
             from svpo_harness.engines.packing import pack
 
-            return pack(chosen, spec.pad_id, device, pack_length=cfg.pack_length or cfg.max_length)
+            length = cfg.pack_length or cfg.max_length
+            return pack(chosen, spec.pad_id, device, pack_length=length, dtype=mask_dtype)
         return collate(chosen, spec.pad_id, device)
+
+    mask_dtype = next(unwrapped.policy.parameters()).dtype  # packed masks in the model's dtype
 
     @torch.no_grad()
     def policy_logps(indices: list[int]) -> torch.Tensor:

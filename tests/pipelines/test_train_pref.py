@@ -185,3 +185,47 @@ def test_value_head_lr_sets_the_heads_own_learning_rate(annotated, tmp_path):
     assert not torch.allclose(head_weight(moved), start, atol=1e-4)
     adapter = load_file(frozen / "adapter_model.safetensors")  # the policy still trained
     assert any(t.abs().sum() > 0 for k, t in adapter.items() if "lora_B" in k)
+
+
+def test_reference_modes_packing_and_the_reference_cache_agree(annotated, tmp_path):
+    """--precompute-ref (cached on disk), the live reference (LoRA adapter disabled; a frozen
+    copy for --full) and --pack all train the same numbers; a second run reads the cache."""
+    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train_config import TrainConfig
+
+    model, ann = annotated
+    cache = tmp_path / "cache"
+
+    def run(name: str, **over):
+        settings = dict(
+            objective="svpo", model=str(model), data=str(ann), out=str(tmp_path / name),
+            max_steps=4, batch_size=8, lr=1e-3, device="cpu", ref_cache=str(cache),
+            value_head_dropout=0.0,
+        )  # fmt: skip
+        cfg = TrainConfig(**{**settings, **over})
+        return run_training(cfg, progress=False)
+
+    first = run("pre")
+    assert first.summary["reference"] == "precompute"
+    assert len(list(cache.glob("*.pt"))) == 1 and len(list(cache.glob("*.json"))) == 1
+    live = run("live", precompute_ref=False)
+    assert live.summary["reference"] == "adapter"
+    assert live.losses == pytest.approx(first.losses, abs=1e-5)
+    packed = run("packed", pack=True)
+    assert packed.losses == pytest.approx(first.losses, abs=1e-5)
+    # another beta: other losses, the same reference rows: read from the cache, not recomputed
+    from svpo_harness.pipelines import ref_cache
+
+    calls = []
+    original = ref_cache.ReferenceStore.save
+    ref_cache.ReferenceStore.save = lambda self, refs: calls.append(1) or original(self, refs)
+    try:
+        other = run("beta", beta=0.2)
+    finally:
+        ref_cache.ReferenceStore.save = original
+    # at step 0 the policy is the reference whatever beta: the same loss, DPO term log 2
+    assert calls == [] and other.losses[0] == pytest.approx(first.losses[0], abs=1e-6)
+    full_pre = run("full_pre", full=True, lr=1e-4)
+    full_live = run("full_live", full=True, lr=1e-4, precompute_ref=False)
+    assert full_live.summary["reference"] == "model"
+    assert full_live.losses == pytest.approx(full_pre.losses, abs=1e-5)
