@@ -276,6 +276,8 @@ def run_loop(
                 batch = batch_of(indices)
                 ref = live_ref(indices, batch)
                 last = k == len(slices) - 1
+                # DeepSpeed steps its engine inside backward unless told the window goes on
+                accelerator.sync_gradients = last
                 with nullcontext() if last else accelerator.no_sync(scorer):
                     logps, values = scorer(batch)
                     micro = batch_loss_sums(batch, RowScores(logps, values), ref, weights)
