@@ -253,6 +253,9 @@ def run_loop(
                     shutil.rmtree(old, ignore_errors=True)
         accelerator.wait_for_everyone()
 
+    terms = {"dpo": weights.lambda_dpo, "rank": weights.lambda_rank, "mse": weights.lambda_mse,
+             "sft": weights.lambda_sft}  # fmt: skip
+    unused = {name for name, weight in terms.items() if weight == 0}  # kept off the bar
     started = time.perf_counter()
     bar = tqdm(
         total=total_steps,
@@ -297,7 +300,7 @@ def run_loop(
             losses.append(report["loss"])
             reports.append(report)
             bar.update(1)
-            bar.set_postfix({k: f"{v:.3f}" for k, v in report.items()})
+            bar.set_postfix({k: f"{v:.3f}" for k, v in report.items() if k not in unused})
             if on_step is not None:
                 on_step(step, report["loss"])
             if cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
