@@ -22,6 +22,8 @@ COMMANDS = {
     "pairs": "svpo_harness.cli.pairs:pairs",
     "annotate": "svpo_harness.cli.annotate:annotate",
     "value-eval": "svpo_harness.cli.value_eval:value_eval",
+    "run": "svpo_harness.cli.run:run",
+    "quickstart": "svpo_harness.cli.run:quickstart",
 }
 
 

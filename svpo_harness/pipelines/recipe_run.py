@@ -1,0 +1,218 @@
+"""`svpo run RECIPE`: base -> annotate -> train (each objective) -> evaluate -> report, R rounds.
+
+Every stage's folder is named by a hash of what it depends on (its settings, the stages it
+reads, the library version), and a stage is done when its marker file is there. Re-running
+the same command skips done stages and continues an interrupted one (annotate and train resume
+their own run folders), so a killed run continues where it stopped; another recipe or other
+settings give other hashes, hence other folders, and never reuse a stale result.
+
+Rounds (method.md section 3): round k+1 annotates with round k's svpo policy (at round k+1's
+temperature when ``annotate.temperature`` is a list), and trains from it, so its reference is
+round k's policy. Seeds repeat the whole pipeline from the same base.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from svpo_harness import __version__
+from svpo_harness.pipelines.recipe import RecipeError, train_settings
+
+MARKER = ".svpo-stage.json"
+
+
+def stage_key(kind: str, settings: dict[str, Any], inputs: list[str]) -> str:
+    blob = json.dumps(
+        {"kind": kind, "settings": settings, "inputs": inputs, "version": __version__},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def is_done(folder: Path) -> bool:
+    return (folder / MARKER).is_file()
+
+
+def mark_done(folder: Path, record: dict[str, Any]) -> None:
+    tmp = folder / (MARKER + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.replace(folder / MARKER)
+
+
+def _say(message: str) -> None:
+    print(f"[svpo run {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def resolve_base(base: str, out: Path) -> tuple[Path, str]:
+    """``demo``: the demo model shipped in the package, copied once into ``out/base-demo``."""
+    if base == "demo":
+        from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+
+        folder = out / "base-demo"
+        if not (folder / "svpo.json").is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            copy_shipped_demo_model(folder)
+        return folder, "demo-shipped"
+    path = Path(base).expanduser()
+    if not path.exists():
+        raise RecipeError(f"base {base!r}: no such checkpoint folder")
+    return path.resolve(), str(path.resolve())
+
+
+def _temperature(annotate: dict[str, Any], round_index: int) -> dict[str, Any]:
+    settings = dict(annotate)
+    temperature = settings.get("temperature")
+    if isinstance(temperature, list):
+        settings["temperature"] = temperature[min(round_index, len(temperature) - 1)]
+    return settings
+
+
+def run_annotate_stage(policy: Path, policy_key: str, settings: dict, seed: int, where: Path):
+    from svpo_harness.pipelines.annotate_run import AnnotateConfig, run_annotate
+
+    key = stage_key("annotate", {**settings, "seed": seed}, [policy_key])
+    folder = where / f"annotate-{key}"
+    if not is_done(folder):
+        _say(f"annotate {settings.get('data')} with {policy.name} -> {folder}")
+        cfg = AnnotateConfig(model=str(policy), out=str(folder), seed=seed, **settings)
+        run_annotate(cfg)
+        mark_done(folder, {"stage": "annotate", "settings": settings, "seed": seed})
+    return folder, key
+
+
+def run_train_stage(
+    objective: str, policy: Path, inputs: list[str], settings: dict, seed: int, where: Path
+) -> tuple[Path, str]:
+    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train_config import TrainConfig
+
+    key = stage_key(f"train-{objective}", {**settings, "seed": seed}, inputs)
+    folder = where / f"{objective}-{key}"
+    if not is_done(folder):
+        _say(f"train {objective} on {settings['data']} from {policy.name} -> {folder}")
+        cfg = TrainConfig(objective=objective, model=str(policy), out=str(folder), seed=seed,
+                          **settings)  # fmt: skip
+        result = run_training(cfg)
+        record = {"stage": f"train {objective}", "steps": result.steps, "seconds": result.seconds}
+        mark_done(folder, {**record, "last": result.summary.get("last")})
+    return folder, key
+
+
+def run_recipe(recipe: dict[str, Any], out: str | Path) -> dict[str, Any]:
+    """Run ``recipe`` (from ``load_recipe``) into ``out``; returns what was evaluated."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.resolved.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    base, base_key = resolve_base(recipe["base"], out)
+    checkpoints: list[dict[str, Any]] = [{"label": "base", "path": base, "key": base_key}]
+    objectives = recipe["train"]["objectives"]
+    for seed in recipe["seeds"]:
+        policy, policy_key = base, base_key
+        for round_index in range(int(recipe["rounds"])):
+            where = out / f"seed{seed}" / f"round{round_index + 1}"
+            where.mkdir(parents=True, exist_ok=True)
+            annotate = _temperature(recipe["annotate"], round_index)
+            ann, ann_key = run_annotate_stage(policy, policy_key, annotate, seed, where)
+            trained: dict[str, tuple[Path, str]] = {}
+            for objective in objectives:
+                settings = train_settings(recipe, objective)
+                inputs = [policy_key]
+                if objective == "sft":
+                    settings.setdefault("data", "arith")  # more of the base's own SFT data
+                else:
+                    settings["data"], inputs = str(ann), [policy_key, ann_key]
+                trained[objective] = run_train_stage(
+                    objective, policy, inputs, settings, seed, where
+                )
+            for objective, (path, key) in trained.items():
+                label = objective
+                if int(recipe["rounds"]) > 1:
+                    label += f" r{round_index + 1}"
+                if len(recipe["seeds"]) > 1:
+                    label += f" s{seed}"
+                checkpoints.append({"label": label, "path": path, "key": key})
+            if "svpo" in trained:  # round k+1 starts from round k's svpo policy
+                policy, policy_key = trained["svpo"]
+    evaluations = evaluate_all(recipe, checkpoints, out)
+    summary = {"out": str(out), "evaluations": evaluations}
+    (out / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    write_report(recipe, evaluations, out)
+    return summary
+
+
+def _resolve_budget(decoding: dict[str, Any], done: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``num_samples: match:NAME``: as many samples as give NAME's generated tokens per question
+    (this checkpoint's own runs: NAME's tokens over greedy's), so maj@k runs at NAME's budget."""
+    args = {k: v for k, v in decoding.items() if k != "name"}
+    wanted = args.get("num_samples")
+    if isinstance(wanted, str) and wanted.startswith("match:"):
+        target = wanted.split(":", 1)[1]
+        if target not in done or "greedy" not in done:
+            raise RecipeError(
+                f"decoding {decoding['name']}: num_samples {wanted} needs 'greedy' and "
+                f"{target!r} evaluated first (list them before it)"
+            )
+        ratio = done[target]["tokens_per_question"] / max(
+            1e-9, done["greedy"]["tokens_per_question"]
+        )
+        args["num_samples"] = max(1, round(ratio))
+    return args
+
+
+def evaluate_all(
+    recipe: dict[str, Any], checkpoints: list[dict[str, Any]], out: Path
+) -> list[dict[str, Any]]:
+    from svpo_harness.pipelines.lm_eval_run import evaluate_checkpoint
+
+    spec = recipe["evaluate"]
+    rows = []
+    for ckpt in checkpoints:
+        done: dict[str, dict[str, Any]] = {}
+        for decoding in spec["decodings"]:
+            args = _resolve_budget(decoding, done)
+            settings = {"task": spec["task"], "limit": spec["limit"], "model_args": args}
+            key = stage_key("evaluate", settings, [ckpt["key"]])
+            folder = out / "eval" / f"{ckpt['label'].replace(' ', '-')}-{decoding['name']}-{key}"
+            summary_file = folder / "summary.json"
+            if not is_done(folder):
+                _say(f"evaluate {ckpt['label']} x {decoding['name']} on {spec['task']}")
+                numbers = evaluate_checkpoint(
+                    ckpt["path"], spec["task"], args, folder, limit=spec["limit"],
+                    batch_size=spec["batch_size"], device=spec["device"],
+                )  # fmt: skip
+                record = {"checkpoint": ckpt["label"], "path": str(ckpt["path"]),
+                          "decoding": decoding["name"], "model_args": args, **numbers}  # fmt: skip
+                summary_file.write_text(json.dumps(record, indent=2, default=str) + "\n")
+                mark_done(folder, {"stage": "evaluate"})
+            record = json.loads(summary_file.read_text(encoding="utf-8"))
+            record["folder"] = str(folder)
+            done[decoding["name"]] = record
+            rows.append(record)
+    return rows
+
+
+def write_report(recipe: dict[str, Any], evaluations: list[dict[str, Any]], out: Path) -> None:
+    """A markdown table of every evaluation (the full report is `svpo report`'s)."""
+    lines = [
+        f"# {recipe['name']}: {recipe.get('description', '')}".rstrip(": "),
+        "",
+        f"Task `{recipe['evaluate']['task']}`, limit {recipe['evaluate']['limit']}.",
+        "",
+        "| checkpoint | decoding | acc | ± | tokens / question | s / question |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in evaluations:
+        lines.append(
+            f"| {row['checkpoint']} | {row['decoding']} | {row['acc']:.3f} | "
+            f"{row.get('acc_stderr') or 0:.3f} | {row['tokens_per_question']:.1f} | "
+            f"{row['seconds_per_question']:.3f} |"
+        )
+    (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,112 @@
+"""`svpo run RECIPE`: recipes are checked before work starts; stages are cached and resumable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from svpo_harness.pipelines.recipe import (
+    RecipeError,
+    apply_overrides,
+    builtin_recipes,
+    load_recipe,
+)
+
+
+def test_builtin_recipes_load_and_resolve_defaults():
+    assert {"arith-quick", "arith-full", "gsm8k-math-7b"} <= set(builtin_recipes())
+    for name in builtin_recipes():
+        recipe = load_recipe(name)
+        assert recipe["name"] == name and recipe["seeds"] and recipe["train"]["objectives"]
+    quick = load_recipe("arith-quick")
+    assert quick["train"]["objectives"] == ["sft", "dpo", "alphamath", "svpo"]
+
+
+def test_overrides_use_the_recipe_key_names():
+    recipe = {"train": {"common": {"max_steps": 80}}, "seeds": [0]}
+    out = apply_overrides(recipe, ["train.common.max_steps=5", "seeds=[1, 2]", "evaluate.limit=7"])
+    assert out["train"]["common"]["max_steps"] == 5 and out["seeds"] == [1, 2]
+    assert out["evaluate"]["limit"] == 7 and recipe["train"]["common"]["max_steps"] == 80
+    with pytest.raises(RecipeError, match="KEY=VALUE"):
+        apply_overrides(recipe, ["train.common.max_steps"])
+
+
+def test_unknown_keys_are_refused_naming_them(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"train": {"common": {"max_stpes": 3}}}))
+    with pytest.raises(
+        RecipeError, match=r"bad\.yaml: unknown key\(s\) in train.common: max_stpes"
+    ):
+        load_recipe(str(bad))
+    bad.write_text(yaml.safe_dump({"annotate": {"simulation": 3}}))
+    with pytest.raises(RecipeError, match="annotate: simulation"):
+        load_recipe(str(bad))
+    bad.write_text(yaml.safe_dump({"train": {"objectives": ["ppo"]}}))
+    with pytest.raises(RecipeError, match="unknown objective 'ppo'"):
+        load_recipe(str(bad))
+    with pytest.raises(RecipeError, match="no built-in recipe"):
+        load_recipe("no-such-recipe")
+
+
+TINY = [
+    "annotate.limit=6", "annotate.simulations=6", "annotate.children=3",
+    "train.objectives=[sft, svpo]", "train.common.max_steps=3", "train.sft.arith_n=64",
+    "evaluate.limit=4", "evaluate.batch_size=4",
+    "evaluate.decodings=[{name: greedy, decoding: greedy}, "
+    "{name: sbs, decoding: sbs, beam_width: 2, samples_per_step: 2, temperature: 0.6}, "
+    "{name: maj, decoding: maj, num_samples: 'match:sbs', temperature: 0.6}]",
+]  # fmt: skip
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkeypatch):
+    from svpo_harness.pipelines import lm_eval_run, recipe_run
+    from svpo_harness.pipelines.recipe_run import run_recipe
+
+    recipe = load_recipe("arith-quick", TINY)
+    calls: list[str] = []
+    real_eval = lm_eval_run.evaluate_checkpoint
+
+    def eval_then_die(*args, **kwargs):
+        calls.append("eval")
+        if len(calls) == 4:
+            raise Killed
+        return real_eval(*args, **kwargs)
+
+    monkeypatch.setattr(lm_eval_run, "evaluate_checkpoint", eval_then_die)
+    with pytest.raises(Killed):
+        run_recipe(recipe, tmp_path / "run")
+    # the same command continues: annotate and train are not run again, 3 evaluations kept
+    import svpo_harness.pipelines.annotate_run as annotate_run
+    import svpo_harness.pipelines.train as train
+
+    monkeypatch.setattr(annotate_run, "run_annotate", lambda *a, **k: pytest.fail("re-annotated"))
+    monkeypatch.setattr(train, "run_training", lambda *a, **k: pytest.fail("re-trained"))
+    calls.clear()
+    summary = run_recipe(recipe, tmp_path / "run")
+    assert len(calls) == 9 - 3 + 0  # 3 checkpoints x 3 decodings, 3 done before the kill
+    rows = summary["evaluations"]
+    assert [(r["checkpoint"], r["decoding"]) for r in rows][:3] == [
+        ("base", "greedy"), ("base", "sbs"), ("base", "maj"),
+    ]  # fmt: skip
+    assert len(rows) == 9 and all(0.0 <= r["acc"] <= 1.0 for r in rows)
+    # maj@k at SBS's budget: k from this checkpoint's own SBS and greedy token counts
+    base = {r["decoding"]: r for r in rows if r["checkpoint"] == "base"}
+    k = base["maj"]["model_args"]["num_samples"]
+    assert k == max(
+        1, round(base["sbs"]["tokens_per_question"] / base["greedy"]["tokens_per_question"])
+    )
+    out = tmp_path / "run"
+    assert (out / "recipe.resolved.yaml").is_file() and (out / "summary.md").is_file()
+    results = list((out / "eval").rglob("results_*.json"))
+    samples = list((out / "eval").rglob("samples_svpo_arith_*.jsonl"))
+    assert len(results) == 9 and len(samples) == 9  # lm-eval's own layout, for svpo report
+    assert json.loads((out / "results.json").read_text())["evaluations"]
+    assert recipe_run.is_done(Path(rows[-1]["folder"]))
