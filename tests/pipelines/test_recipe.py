@@ -74,9 +74,12 @@ def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkey
     calls: list[str] = []
     real_eval = lm_eval_run.evaluate_checkpoint
 
+    killed: list[bool] = []
+
     def eval_then_die(*args, **kwargs):
         calls.append("eval")
-        if len(calls) == 4:
+        if len(calls) == 4 and not killed:
+            killed.append(True)
             raise Killed
         return real_eval(*args, **kwargs)
 
