@@ -24,6 +24,7 @@ COMMANDS = {
     "value-eval": "svpo_harness.cli.value_eval:value_eval",
     "run": "svpo_harness.cli.run:run",
     "quickstart": "svpo_harness.cli.run:quickstart",
+    "report": "svpo_harness.cli.report:report",
 }
 
 

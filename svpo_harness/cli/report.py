@@ -1,0 +1,72 @@
+"""`svpo report`: flags map one to one onto pipelines.report.ReportConfig.
+
+svpo report RESULTS... [--out report.md] [--html report.html] [--reference refs.yaml|alphamath]
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("report")
+@click.argument("results", nargs=-1, required=True)
+@click.option(
+    "--out",
+    default="report.md",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Markdown report; report.json and the PNGs are written next to it.",
+)
+@click.option(
+    "--html",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Self-contained HTML report (PNGs embedded). Default: --out with .html.",
+)
+@click.option(
+    "--reference",
+    default=None,
+    help="Quoted rows: a YAML list of {name, task, acc, seconds_per_question, source, ...}, or "
+    "`alphamath` (the shipped method.md section 8 table). Never tested, marked quoted.",
+)
+@click.option(
+    "--tokenizer",
+    default=None,
+    help="Tokenizer (local folder or cached hub id) for re-tokenizing responses. "
+    "Default: each run's model_args pretrained.",
+)
+@click.option("--no-plots", "no_plots", is_flag=True, help="Tables only, no PNGs.")
+def report(
+    results: tuple[str, ...],
+    out: str,
+    html: str | None,
+    reference: str | None,
+    tokenizer: str | None,
+    no_plots: bool,
+) -> None:
+    """Leaderboard, paired significance and plots from lm-eval results.
+
+    RESULTS: lm-eval results_*.json files or folders (searched recursively); the
+    --log_samples files beside them are read too. Write LABEL=PATH to name a row.
+    """
+    from svpo_harness.pipelines.report import ReportConfig, ReportError, run_report
+
+    cfg = ReportConfig(
+        results=list(results),
+        out=out,
+        html=html,
+        reference=reference,
+        tokenizer=tokenizer,
+        plots=not no_plots,
+    )
+    try:
+        made = run_report(cfg)
+    except ReportError as err:
+        raise click.ClickException(str(err)) from None
+    rows = made["rows"]
+    measured = sum(r["kind"] == "measured" for r in rows)
+    pairs = len(made["significance"]["pairs"])
+    click.echo(
+        f"{measured} measured, {len(rows) - measured} quoted rows, {pairs} tested pairs -> "
+        + ", ".join(made["files"].values())
+    )
