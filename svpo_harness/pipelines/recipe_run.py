@@ -200,7 +200,8 @@ def evaluate_all(
 
 
 def write_report(recipe: dict[str, Any], evaluations: list[dict[str, Any]], out: Path) -> None:
-    """A markdown table of every evaluation (the full report is `svpo report`'s)."""
+    """``summary.md`` (one line per evaluation) and `svpo report`'s report.md / report.html /
+    PNGs over every evaluation's lm-eval output, rows named checkpoint + decoding."""
     lines = [
         f"# {recipe['name']}: {recipe.get('description', '')}".rstrip(": "),
         "",
@@ -216,3 +217,9 @@ def write_report(recipe: dict[str, Any], evaluations: list[dict[str, Any]], out:
             f"{row['seconds_per_question']:.3f} |"
         )
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    from svpo_harness.pipelines.report import ReportConfig, run_report
+
+    results = [f"{row['checkpoint']} {row['decoding']}={row['folder']}" for row in evaluations]
+    reference = recipe["report"].get("reference")
+    run_report(ReportConfig(results=results, out=str(out / "report.md"), reference=reference))
+    _say(f"report: {out / 'report.md'}, {out / 'report.html'}")
