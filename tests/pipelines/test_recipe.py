@@ -113,3 +113,36 @@ def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkey
     assert len(results) == 9 and len(samples) == 9  # lm-eval's own layout, for svpo report
     assert json.loads((out / "results.json").read_text())["evaluations"]
     assert recipe_run.is_done(Path(rows[-1]["folder"]))
+
+
+@pytest.mark.slow
+def test_a_changed_setting_reruns_only_the_stages_it_feeds(tmp_path, monkeypatch):
+    import svpo_harness.pipelines.annotate_run as annotate_run
+    import svpo_harness.pipelines.train as train
+    from svpo_harness.pipelines import lm_eval_run
+    from svpo_harness.pipelines.recipe_run import run_recipe
+
+    small = [*TINY[:-1], "evaluate.decodings=[{name: greedy, decoding: greedy}]"]
+    small[3] = "train.objectives=[svpo]"
+    run_recipe(load_recipe("arith-quick", small), tmp_path / "run")
+    counts = {"annotate": 0, "train": 0, "eval": 0}
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            counts[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(
+        annotate_run, "run_annotate", counting("annotate", annotate_run.run_annotate)
+    )
+    monkeypatch.setattr(train, "run_training", counting("train", train.run_training))
+    real_eval = lm_eval_run.evaluate_checkpoint
+    monkeypatch.setattr(lm_eval_run, "evaluate_checkpoint", counting("eval", real_eval))
+    run_recipe(load_recipe("arith-quick", small), tmp_path / "run")  # nothing changed
+    assert counts == {"annotate": 0, "train": 0, "eval": 0}
+    run_recipe(load_recipe("arith-quick", [*small, "evaluate.limit=3"]), tmp_path / "run")
+    assert counts == {"annotate": 0, "train": 0, "eval": 2}  # base and svpo, evaluation only
+    run_recipe(load_recipe("arith-quick", [*small, "train.common.max_steps=2"]), tmp_path / "run")
+    assert counts == {"annotate": 0, "train": 1, "eval": 3}  # the svpo stage and what reads it
