@@ -35,6 +35,15 @@ import click
     help="Tokenizer (local folder or cached hub id) for re-tokenizing responses. "
     "Default: each run's model_args pretrained.",
 )
+@click.option(
+    "--pairs",
+    type=click.Choice(["auto", "matched", "all"]),
+    default="auto",
+    show_default=True,
+    help="Which rows the McNemar test pairs: all (every two rows of a task), matched (rows on "
+    "one checkpoint, or with one decoding and seed), auto (all up to 12 rows a task, else "
+    "matched).",
+)
 @click.option("--no-plots", "no_plots", is_flag=True, help="Tables only, no PNGs.")
 def report(
     results: tuple[str, ...],
@@ -42,6 +51,7 @@ def report(
     html: str | None,
     reference: str | None,
     tokenizer: str | None,
+    pairs: str,
     no_plots: bool,
 ) -> None:
     """Leaderboard, paired significance and plots from lm-eval results.
@@ -58,6 +68,7 @@ def report(
         reference=reference,
         tokenizer=tokenizer,
         plots=not no_plots,
+        pairs=pairs,
     )
     try:
         made = run_report(cfg)

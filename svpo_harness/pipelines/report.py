@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from svpo_harness.pipelines import report_groups as groups
 from svpo_harness.pipelines import report_stats as stats
 
 REFERENCE_SETS = {"alphamath": "reference_alphamath.yaml"}  # --reference NAME, shipped data
@@ -35,6 +36,7 @@ class ReportConfig:
     reference: str | None = None  # a YAML file or a name in REFERENCE_SETS
     tokenizer: str | None = None  # overrides model_args' pretrained for re-tokenizing
     plots: bool = True
+    pairs: str = "auto"  # report_groups.PAIR_MODES: which rows the significance test pairs
     _tokenizers: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -368,11 +370,17 @@ def build_report(cfg: ReportConfig) -> dict[str, Any]:
             row["task"] = _match_task(row["task"], measured_tasks)
             rows.append(row)
     tasks = list(dict.fromkeys(r["task"] for r in rows))
+    if cfg.pairs not in groups.PAIR_MODES:
+        raise ReportError(f"pairs must be one of {', '.join(groups.PAIR_MODES)}, got {cfg.pairs!r}")
+    groups.label_rows(rows)
     pairs = []
     for task in tasks:
         tested = [r for r in rows if r["task"] == task and r.get("_correct") is not None]
+        on_task = sum(r["task"] == task and r["kind"] == "measured" for r in rows)
         for i, a in enumerate(tested):
             for b in tested[i + 1 :]:
+                if not groups.tested(cfg.pairs, a, b, on_task):
+                    continue
                 result = stats.paired_test(a["_correct"], b["_correct"])
                 pairs.append({"task": task, "row_a": a["name"], "row_b": b["name"], **result})
     for row in rows:
@@ -381,13 +389,14 @@ def build_report(cfg: ReportConfig) -> dict[str, Any]:
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "tasks": tasks,
         "rows": rows,
-        "significance": {"test": stats.MCNEMAR, "pairs": pairs},
+        "significance": {"test": stats.MCNEMAR, "pair_mode": cfg.pairs, "pairs": pairs},
+        "seeds": [p for p in groups.pooled_points(rows) if p["seeds"] > 1],
     }
 
 
 def run_report(cfg: ReportConfig) -> dict[str, Any]:
     """Build the report and write md, html, json and PNGs; returns the report with its paths."""
-    from svpo_harness.pipelines import report_plots
+    from svpo_harness.pipelines import report_pages, report_plots
 
     report = build_report(cfg)
     out = Path(cfg.out)
@@ -407,9 +416,9 @@ def run_report(cfg: ReportConfig) -> dict[str, Any]:
         "json": str(out.with_suffix(".json")),
         **{f"png_{k}": str(v) for k, v in images.items()},
     }
-    blocks = report_plots.blocks(report, images)
-    out.write_text(report_plots.markdown(blocks, out.parent), encoding="utf-8")
+    blocks = report_pages.blocks(report, images)
+    out.write_text(report_pages.markdown(blocks, out.parent), encoding="utf-8")
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(report_plots.html(blocks), encoding="utf-8")
+    html_path.write_text(report_pages.html(blocks), encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

@@ -1,0 +1,290 @@
+"""The pages of `svpo report`: built once as a list of blocks, written as markdown (PNG links)
+and as self-contained HTML (PNGs embedded as base64 data URIs)."""
+
+from __future__ import annotations
+
+import base64
+import html as html_lib
+import re
+from pathlib import Path
+from typing import Any
+
+QUOTED = "quoted, not measured"
+CSS = (
+    "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1150px;margin:2em auto;"
+    "padding:0 1em;color:#222;line-height:1.45}h1,h2,h3{line-height:1.2}"
+    "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.92em}"
+    "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
+    "th{background:#f2f2f2}td{overflow-wrap:anywhere}tr.quoted td{color:#666;font-style:italic}"
+    "img{max-width:100%;border:1px solid #eee;margin:.5em 0}"
+)
+
+
+def _pct(value: float | None, err: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{100 * value:.2f}" + (f" ± {100 * err:.2f}" if err is not None else "")
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}" if value >= 1 else f"{value:.3f}"
+
+
+def _p(value: float) -> str:
+    return f"{value:.1e}" if value < 1e-4 else f"{value:.4f}"
+
+
+def _row_cells(row: dict[str, Any]) -> list[str]:
+    quoted = row["kind"] == "quoted"
+    seconds = _num(row["seconds_per_question"])
+    if quoted and row["seconds_per_question"] is not None:  # as published, on its hardware
+        seconds = f"{row['seconds_per_question']:g}"
+        seconds += f" ({row['hardware']})" if row.get("hardware") else ""
+    return [
+        row["name"],
+        QUOTED if quoted else "measured",
+        row.get("decoding") or "—",
+        str(row["n"]) if row.get("n") else "—",
+        _pct(row["acc"], row["acc_stderr"]),
+        _pct(row["acc_flexible"], row["acc_flexible_stderr"]),
+        _num(row["tokens_per_question"]),
+        (row["tokens_source"] or "—").split(" (")[0],
+        seconds,
+    ]
+
+
+LEADERBOARD = [
+    "row",
+    "status",
+    "decoding",
+    "n",
+    "strict acc (%)",
+    "flexible acc (%)",
+    "tokens / question",
+    "tokens from",
+    "s / question",
+]
+PAIRS = [
+    "A",
+    "B",
+    "common problems",
+    "b: only A right",
+    "c: only B right",
+    "acc A (%)",
+    "acc B (%)",
+    "p",
+]
+SEEDS = [
+    "task",
+    "checkpoint",
+    "decoding",
+    "seeds",
+    "mean acc (%)",
+    "s.d. (%)",
+    "range (%)",
+    "tokens / question",
+]
+PAIR_MODE_TEXT = {
+    "all": "Every two measured rows of a task are tested.",
+    "matched": "Matched pairs: two rows are tested when they share a checkpoint (decodings "
+    "compared on one model) or share a decoding and a seed (models compared under one decoding; "
+    "a row without a seed meets every seed).",
+    "auto": "Every two measured rows are tested on tasks with at most 12 rows; above that, "
+    "matched pairs: rows that share a checkpoint (decodings compared on one model) or share a "
+    "decoding and a seed (models compared under one decoding; a row without a seed meets every "
+    "seed).",
+}
+
+
+def _seed_cells(point: dict[str, Any]) -> list[str]:
+    return [
+        point["task"],
+        point["setting"],
+        point["decoding"],
+        str(point["seeds"]),
+        f"{100 * point['acc']:.2f}",
+        f"{100 * point['spread']:.2f}",
+        f"{100 * point['acc_min']:.1f} to {100 * point['acc_max']:.1f}",
+        _num(point["tokens_per_question"]),
+    ]
+
+
+DEFINITIONS = [
+    "strict acc: lm-eval's `acc` of our tasks (the marked final answer, graded by the checker); "
+    "flexible acc: `acc_flexible` (a marked answer, else the last number in the text). "
+    "± is lm-eval's standard error of the mean (sample standard deviation / sqrt(n)).",
+    "tokens / question, search log: every token the `--model svpo` search generated for the "
+    "question (all candidates, not only the answer): its real cost.",
+    "tokens / question, re-tokenized responses: the logged answer text encoded again with the "
+    "model's tokenizer (model_args pretrained, or --tokenizer), special tokens excluded: a lower "
+    "bound for `hf` (stop strings and EOS are cut from the text), the answer only for svpo.",
+    "s / question: lm-eval's total_evaluation_time_seconds (the whole run, model and data loading "
+    "included) divided by the questions the run evaluated over all its tasks.",
+    f"Quoted rows are published numbers ({QUOTED}); their seconds were measured on other "
+    "hardware, and they take no part in the significance tests.",
+]
+
+
+def blocks(report: dict[str, Any], images: dict[str, Path]) -> list[tuple]:
+    """The page as blocks: (h1|h2|h3|p, text), (ul, items), (table, head, rows, row classes),
+    (img, alt, path)."""
+    rows, pairs = report["rows"], report["significance"]["pairs"]
+    measured = [r for r in rows if r["kind"] == "measured"]
+    quoted = [r for r in rows if r["kind"] == "quoted"]
+    files = len({r["results_file"] for r in measured})
+    intro = f"Generated {report['generated']} from {files} lm-eval results file(s): "
+    intro += f"{len(measured)} measured row(s)"
+    if quoted:
+        intro += f" and {len(quoted)} quoted row(s) ({QUOTED}; never tested)"
+    out: list[tuple] = [("h1", "svpo report"), ("p", intro + "."), ("h2", "Leaderboard")]
+    for task in report["tasks"]:
+        task_rows = [r for r in rows if r["task"] == task]
+        out.append(("h3", task))
+        out.append(
+            (
+                "table",
+                LEADERBOARD,
+                [_row_cells(r) for r in task_rows],
+                ["quoted" if r["kind"] == "quoted" else "" for r in task_rows],
+            )
+        )
+    if report.get("seeds"):
+        out += [
+            ("h2", "Over seeds"),
+            (
+                "p",
+                "Rows whose names differ only in a seed word (s<N> or seed<N>), pooled: mean, "
+                "sample standard deviation and range of strict accuracy over the seeds.",
+            ),
+            (
+                "table",
+                SEEDS,
+                [_seed_cells(p) for p in report["seeds"]],
+                [""] * len(report["seeds"]),
+            ),
+        ]
+    titles = {"accuracy": "Accuracy per row", "acc_vs_tokens": "Accuracy vs generated tokens"}
+    for key, image in images.items():
+        out.append(("img", titles.get(key, key), image))
+    out.append(("h2", "Paired significance"))
+    out.append(
+        (
+            "p",
+            f"Test: {report['significance']['test']}, on strict correctness, over the "
+            "problems (doc_id) both rows answered. b: problems only A got right; c: only B. "
+            "Quoted rows are never tested; p-values are not corrected for multiple "
+            "comparisons. " + PAIR_MODE_TEXT[report["significance"].get("pair_mode", "all")],
+        )
+    )
+    if pairs:
+        cells = [
+            [
+                p["row_a"],
+                p["row_b"],
+                str(p["n_common"]),
+                str(p["b"]),
+                str(p["c"]),
+                _pct(p["acc_a"], None),
+                _pct(p["acc_b"], None),
+                _p(p["p"]),
+            ]
+            for p in pairs
+        ]
+        for task in report["tasks"]:
+            picked = [c for c, p in zip(cells, pairs, strict=True) if p["task"] == task]
+            if picked:
+                out += [("h3", task), ("table", PAIRS, picked, [""] * len(picked))]
+    else:
+        out.append(("p", "No two measured rows with samples files share a task."))
+    out += [("h2", "How the numbers are made"), ("ul", DEFINITIONS)]
+    notes = [f"{r['name']} ({r['task']}): {n}" for r in rows for n in r["notes"]]
+    if notes:
+        out += [("h2", "Notes"), ("ul", notes)]
+    inputs = [
+        [
+            r["name"],
+            r["task"],
+            r.get("results_file") or r.get("source") or "—",
+            r.get("samples_file") or "—",
+            ", ".join(r.get("search_log") or []) or "—",
+        ]
+        for r in rows
+    ]
+    out += [
+        ("h2", "Inputs"),
+        (
+            "table",
+            ["row", "task", "results file / source", "samples file", "search log"],
+            inputs,
+            [""] * len(inputs),
+        ),
+    ]
+    return out
+
+
+def _md_cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(page: list[tuple], folder: Path) -> str:
+    """Markdown; images linked relative to ``folder`` (where the .md file is)."""
+    lines: list[str] = []
+    for block in page:
+        kind = block[0]
+        if kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(kind[1]) + " " + block[1], ""]
+        elif kind == "p":
+            lines += [block[1], ""]
+        elif kind == "ul":
+            lines += [f"- {item}" for item in block[1]] + [""]
+        elif kind == "table":
+            head, body = block[1], block[2]
+            lines.append("| " + " | ".join(head) + " |")
+            lines.append("|" + "---|" * len(head))
+            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in body]
+            lines.append("")
+        elif kind == "img":
+            path = Path(block[2])
+            link = path.name if path.parent.resolve() == folder.resolve() else str(path)
+            lines += [f"![{block[1]}]({link})", ""]
+    return "\n".join(lines)
+
+
+def _inline(text: str) -> str:
+    """Escaped text with markdown's `code` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html_lib.escape(text))
+
+
+def html(page: list[tuple]) -> str:
+    """One self-contained HTML file: inline CSS, PNGs as base64 data URIs."""
+    esc = html_lib.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>svpo report</title>",
+        f"<style>{CSS}</style></head><body>",
+    ]
+    for block in page:
+        kind = block[0]
+        if kind in ("h1", "h2", "h3", "p"):
+            parts.append(f"<{kind}>{_inline(block[1])}</{kind}>")
+        elif kind == "ul":
+            parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block[1]) + "</ul>")
+        elif kind == "table":
+            head, body, classes = block[1], block[2], block[3]
+            parts.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>")
+            for row, cls in zip(body, classes, strict=True):
+                attr = f' class="{cls}"' if cls else ""
+                parts.append(
+                    f"<tr{attr}>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>"
+                )
+            parts.append("</table>")
+        elif kind == "img":
+            data = base64.b64encode(Path(block[2]).read_bytes()).decode("ascii")
+            parts.append(f'<img alt="{esc(block[1])}" src="data:image/png;base64,{data}">')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
