@@ -25,6 +25,7 @@ COMMANDS = {
     "run": "svpo_harness.cli.run:run",
     "quickstart": "svpo_harness.cli.run:quickstart",
     "report": "svpo_harness.cli.report:report",
+    "convert": "svpo_harness.cli.convert:convert",
 }
 
 
