@@ -25,6 +25,28 @@ from svpo_harness.core.schemas import (
 )
 
 
+def json_objects(
+    path: str | Path, *, error: type[Exception] = ValueError
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON Lines file of untyped objects
+    (lm-eval samples files, search logs). A line that is not a JSON object raises ``error``
+    naming the file and line; an unreadable file raises ``error`` naming the file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for number, text in enumerate(fh, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    data = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise error(f"{path} line {number}: not valid JSON ({exc})") from None
+                if not isinstance(data, dict):
+                    raise error(f"{path} line {number}: expected a JSON object")
+                yield number, data
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not readable ({exc})") from None
+
+
 def read_jsonl_records(path: str | Path, kind: str | tuple[str, ...] | None) -> Iterator[Record]:
     """Validate and yield the records of ``kind`` (a name, a tuple of names, or None = all).
 

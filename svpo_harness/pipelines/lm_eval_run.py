@@ -10,20 +10,19 @@ its real cost, which the response's length is not for SBS, maj@k or MCTS).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from svpo_harness.core.jsonl_io import json_objects
 
 
 def search_cost(log: Path) -> dict[str, float]:
     """Mean generated tokens per question in a search log (``search_log=`` model arg)."""
     tokens, questions = 0, 0
     if log.is_file():
-        with log.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    tokens += int(json.loads(line).get("tokens_generated", 0))
-                    questions += 1
+        for _, record in json_objects(log):
+            tokens += int(record.get("tokens_generated", 0))
+            questions += 1
     return {"questions": questions, "tokens_per_question": tokens / max(1, questions)}
 
 

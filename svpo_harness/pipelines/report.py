@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from svpo_harness.core.jsonl_io import json_objects
 from svpo_harness.pipelines import report_groups as groups
 from svpo_harness.pipelines import report_stats as stats
 
@@ -72,22 +73,12 @@ def read_results(path: Path) -> dict[str, Any]:
 def read_samples(path: Path) -> list[dict[str, Any]]:
     """The records of one samples file, of one filter ("none" when present)."""
     records = []
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise ReportError(f"{path} line {number}: not valid JSON ({err})") from None
-                if not isinstance(record, dict) or not {"doc_id", "acc"} <= record.keys():
-                    raise ReportError(
-                        f"{path} line {number}: not an lm-eval sample record (needs doc_id, acc)"
-                    )
-                records.append(record)
-    except (OSError, UnicodeDecodeError) as err:
-        raise ReportError(f"{path}: not readable ({err})") from None
+    for number, record in json_objects(path, error=ReportError):
+        if not {"doc_id", "acc"} <= record.keys():
+            raise ReportError(
+                f"{path} line {number}: not an lm-eval sample record (needs doc_id, acc)"
+            )
+        records.append(record)
     if not records:
         raise ReportError(f"{path}: no sample records")
     filters = {r.get("filter") for r in records}

@@ -9,12 +9,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+from svpo_harness.core.jsonl_io import json_objects
 
 Correct = dict[int, tuple[bool, str | None]]  # doc_id -> (strictly correct, doc_hash)
 MCNEMAR = "exact McNemar test (two-sided binomial test on the discordant pairs, p = 0.5)"
@@ -95,20 +96,14 @@ def read_search_log(paths: Sequence[Path], decoding: str | None) -> dict[str, in
     """
     by_key: dict[str, tuple[str, int]] = {}
     for path in paths:
-        with path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                    context, tokens = record["context"], int(record["tokens_generated"])
-                except (ValueError, KeyError, TypeError) as err:
-                    raise ValueError(
-                        f"{path} line {number}: not a search log record ({err})"
-                    ) from None
-                if decoding and record.get("decoding") not in (None, decoding):
-                    continue
-                by_key[record.get("key", context)] = (context, tokens)
+        for number, record in json_objects(path):
+            try:
+                context, tokens = record["context"], int(record["tokens_generated"])
+            except (ValueError, KeyError, TypeError) as err:
+                raise ValueError(f"{path} line {number}: not a search log record ({err})") from None
+            if decoding and record.get("decoding") not in (None, decoding):
+                continue
+            by_key[record.get("key", context)] = (context, tokens)
     totals: dict[str, int] = {}
     for context, tokens in by_key.values():
         totals[context] = totals.get(context, 0) + tokens
