@@ -156,6 +156,8 @@ def import_mario(
 ) -> ConvertResult:
     """``svpo convert --from-mario SRC --out OUT``: policy weights + fp32 head + svpo.json."""
     folder = Path(src).expanduser()
+    if Path(out).expanduser().exists() and not overwrite:  # before loading billions of weights
+        raise CheckpointError(f"{out} already exists (choose another folder or pass --force)")
     config = read_mario_config(folder)
     weight, bias = read_mario_head(folder, int(config["hidden_size"]))
     notes: list[str] = []
@@ -202,6 +204,8 @@ def export_mario(
 
     A LoRA checkpoint is merged first (through its whole lineage, as ``load_checkpoint`` does).
     """
+    if Path(out).expanduser().exists() and not overwrite:
+        raise CheckpointError(f"{out} already exists (choose another folder or pass --force)")
     loaded = load_checkpoint(ckpt, dtype=dtype, peft="merge")
     head = loaded.value_head
     if head is None:

@@ -277,6 +277,8 @@ def test_export_needs_a_value_head_and_one_direction(converted, tmp_path):
     assert both.exit_code == 2 and "exactly one of" in both.output
     taken = _convert("--to-mario", str(converted), "--out", str(converted))
     assert taken.exit_code != 0 and "already exists" in taken.output
+    again = _convert("--from-mario", str(tmp_path), "--out", str(converted))
+    assert again.exit_code != 0 and "already exists" in again.output
 
 
 # -- the converted checkpoint under stock lm-eval --------------------------------------------------
