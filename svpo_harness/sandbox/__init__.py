@@ -1,0 +1,18 @@
+"""Run model-written Python where a hostile program cannot escape (docs/sandbox.md).
+
+Core layer: no torch. ``run_python(code, timeout=5.0)`` runs one program in a warm sandbox
+worker; ``run_many(codes)`` runs many over a pool of them.
+"""
+
+from .limits import SandboxLimits, SandboxResult
+from .pool import SandboxUnavailable, run_many, run_python, sandbox_mode, shutdown_pool
+
+__all__ = [
+    "SandboxLimits",
+    "SandboxResult",
+    "SandboxUnavailable",
+    "run_many",
+    "run_python",
+    "sandbox_mode",
+    "shutdown_pool",
+]

@@ -1,0 +1,87 @@
+"""The hostile-code suite: nothing escapes the sandbox, everything ends within its limit.
+
+Each program in ``hostile_programs.PROGRAMS`` runs with small limits. Afterwards, checked
+from outside: the canary folder is unchanged, no listener got a connection or datagram, no
+process of a sandbox uid is left, the secret is in no output, the run ended within its time
+limit (plus start-up slack), the caller is alive, and a normal program runs right after.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hostile_programs import PROGRAMS
+from sandbox_helpers import SECRET, sandbox_processes
+
+from svpo_harness.sandbox import SandboxLimits, run_python
+
+TIMEOUT = 1.5
+SLACK = 3.0  # worker bookkeeping on a loaded 2-core machine
+LIMITS = SandboxLimits(
+    memory_mb=256, max_output_bytes=4096, max_processes=16, max_open_files=32,
+    max_file_bytes=1024 * 1024, disk_bytes=4 * 1024 * 1024, disk_inodes=256,
+)  # fmt: skip
+REPO_FILE = Path(__file__).resolve().parents[2] / "setup.cfg"
+# Host paths a program tries to create; none may exist afterwards.
+ESCAPE_PATHS = ["/tmp/svpo-escape-probe", "/dev/shm/svpo-escape", f"{sys.prefix}/pwned.txt"]
+
+
+def _home_files() -> list[str]:
+    home = Path(os.path.expanduser("~"))
+    try:
+        return [str(p) for p in sorted(home.iterdir()) if p.is_file()][:20]
+    except OSError:
+        return []
+
+
+def _fill(code: str, outside) -> str:
+    payload = f"import os; os.remove({str(outside.canary)!r})"
+    subs = {
+        "@CANARY@": str(outside.canary),
+        "@FOLDER@": str(outside.folder),
+        "@SECRET_FILE@": str(outside.secret_file),
+        "@TCP@": str(outside.tcp_port),
+        "@UDP@": str(outside.udp_port),
+        "@UNIX@": str(outside.unix_path),
+        "@CALLER@": str(os.getpid()),
+        "@REPO@": str(REPO_FILE),
+        "@HOME_FILES@": repr(_home_files()),
+        "@HEX_PAYLOAD@": payload.encode().hex(),
+    }
+    for token, value in subs.items():
+        code = code.replace(token, value)
+    return code
+
+
+def test_at_least_forty_programs():
+    assert len(PROGRAMS) >= 40
+    assert len({name for name, _, _ in PROGRAMS}) == len(PROGRAMS)
+
+
+@pytest.mark.parametrize(("name", "code", "expect"), PROGRAMS, ids=[p[0] for p in PROGRAMS])
+def test_hostile_program_is_contained(name, code, expect, outside):
+    repo_before = REPO_FILE.read_bytes()
+    t0 = time.monotonic()
+    res = run_python(_fill(code, outside), timeout=TIMEOUT, limits=LIMITS)
+    wall = time.monotonic() - t0
+
+    assert wall < TIMEOUT + SLACK, f"{name} ran {wall:.1f} s"
+    assert outside.untouched() == [], name
+    assert REPO_FILE.read_bytes() == repo_before
+    assert [p for p in ESCAPE_PATHS if os.path.lexists(p)] == []
+    assert sandbox_processes() == [], f"{name} left processes behind"
+    assert SECRET not in res.stdout and SECRET not in (res.error or "")
+    assert len(res.stdout.encode()) <= LIMITS.max_output_bytes
+    if expect == "error":
+        assert res.error is not None, f"{name} ended cleanly: {res}"
+    elif expect == "timeout":
+        assert res.timed_out and "timed out" in (res.error or ""), res
+    elif expect != "any":
+        assert (res.stdout, res.error) == (expect, None), res
+
+    after = run_python("print(sum(range(10)))", timeout=TIMEOUT, limits=LIMITS)
+    assert (after.stdout, after.error, after.timed_out) == ("45\n", None, False)
