@@ -46,6 +46,7 @@ def _set_limits(limits: SandboxLimits, timeout: float) -> None:
         (resource.RLIMIT_CORE, 0),
         (resource.RLIMIT_MEMLOCK, 0),
         (resource.RLIMIT_MSGQUEUE, 0),
+        (resource.RLIMIT_RTPRIO, 0),
     ):
         resource.setrlimit(res, (value, value))
 
@@ -66,6 +67,7 @@ def run(code: str, out_fd: int, err_fd: int, uid: int, limits: SandboxLimits, t:
         os.dup2(out_fd, 1)
         os.dup2(err_fd, 2)
         os.closerange(3, 1 << 16)  # nothing of the worker's stays reachable
+        os.setsid()  # no controlling terminal
         os.chdir(rootfs.WORK_DIR)
         os.umask(0o077)
         _set_limits(limits, t)

@@ -1,9 +1,10 @@
-"""Sandbox worker: ``python -m svpo_harness.sandbox.worker READ_FD WRITE_FD UID NET``.
+"""Sandbox worker: ``python -m svpo_harness.sandbox.worker READ_FD WRITE_FD UID NET [MODULE...]``.
 
 Started by ``pool.py`` as root. It unshares mount, PID, IPC, UTS and network namespaces (the
 network one unless ``NET`` is ``seccomp`` or the kernel refuses it: the seccomp socket ban
 then keeps the network promise alone) and forks: the child becomes PID 1 of the new PID
-namespace, builds the read-only root (``rootfs.py``) and serves runs; the first process only
+namespace, imports the MODULEs (``SVPO_SANDBOX_PRELOAD``), builds the read-only root
+(``rootfs.py``) and serves runs; the first process only
 waits for it. Being PID 1 means
 that no program can signal the worker (the kernel drops signals to a namespace's init from
 inside it), that every orphan is re-parented to it, and that ``kill(-1)`` after a run reaches
@@ -77,14 +78,22 @@ def _drain(fds: list[int], bufs: dict[int, bytearray], cap: int) -> None:
 
 
 def _kill_all(pid: int) -> int:
-    """SIGKILL every process in this PID namespace but the worker; reap them; the run's status."""
-    os.kill(-1, signal.SIGKILL)
-    status = None
+    """SIGKILL every process in this PID namespace but the worker; reap them; the run's status.
+
+    As PID 1 the worker is the ancestor of every process in its namespace, so once it has no
+    children left (ECHILD) nothing of the run exists any more. The kill is repeated after
+    each reaped process in case one was still being forked during the previous one.
+    """
+    status = 0
     while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         try:
             p, st = os.waitpid(-1, 0)
         except ChildProcessError:
-            return status if status is not None else 0
+            return status
         if p == pid:
             status = st
 
@@ -126,11 +135,14 @@ def run_one(code: str, timeout: float, limits: SandboxLimits, uid: int) -> dict:
     return {"stdout": stdout, "error": _error(status, bytes(err), why), "timed_out": timed_out}
 
 
-def serve(rx: Connection, tx: Connection, uid: int, mode: str) -> None:
+def serve(rx: Connection, tx: Connection, uid: int, mode: str, preload: list[str]) -> None:
     try:
+        for name in preload:  # forked runs share these, already imported
+            __import__(name)
         rootfs.build(uid, uid)
-    except OSError as exc:
-        tx.send_bytes(json.dumps({"fatal": f"cannot build the sandbox root: {exc}"}).encode())
+    except (OSError, ImportError) as exc:
+        why = f"cannot preload or build the sandbox root: {type(exc).__name__}: {exc}"
+        tx.send_bytes(json.dumps({"fatal": why}).encode())
         return
     tx.send_bytes(json.dumps({"ready": mode}).encode())
     while True:
@@ -144,7 +156,7 @@ def serve(rx: Connection, tx: Connection, uid: int, mode: str) -> None:
         tx.send_bytes(json.dumps(run_one(req["code"], req["timeout"], limits, uid)).encode())
 
 
-def main(read_fd: int, write_fd: int, uid: int, net: str) -> None:
+def main(read_fd: int, write_fd: int, uid: int, net: str, preload: list[str]) -> None:
     rx = Connection(read_fd, writable=False)
     tx = Connection(write_fd, readable=False)
 
@@ -174,8 +186,8 @@ def main(read_fd: int, write_fd: int, uid: int, net: str) -> None:
         _, status = os.waitpid(pid, 0)
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     sc.prctl(sc.PR_SET_PDEATHSIG, signal.SIGKILL)  # the pool kills the first process
-    serve(rx, tx, uid, mode)
+    serve(rx, tx, uid, mode, preload)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5:])

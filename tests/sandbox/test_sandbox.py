@@ -188,6 +188,19 @@ def test_no_netns_fallback_mode_keeps_the_network_promise(outside):
     assert json.loads(run_python(IFACES).stdout) == ["lo"]
 
 
+def test_preloaded_modules_are_there_and_a_bad_one_refuses(sandbox_ready):
+    script = (
+        "from svpo_harness.sandbox import run_python, SandboxUnavailable\n"
+        "try:\n    print(run_python('import sys; print(\"fractions\" in sys.modules)').stdout)\n"
+        "except SandboxUnavailable as e:\n    print('REFUSED', e)\n"
+    )
+    assert _python(script, env={"SVPO_SANDBOX_PRELOAD": ""}).strip() == "False"
+    assert _python(script, env={"SVPO_SANDBOX_PRELOAD": "json, fractions"}).strip() == "True"
+    out = _python(script, env={"SVPO_SANDBOX_PRELOAD": "no_such_module_xyz"})
+    assert out.startswith("REFUSED svpo sandbox: cannot preload or build the sandbox root"), out
+    assert "No module named 'no_such_module_xyz'" in out
+
+
 def test_sandbox_imports_without_torch():
     code = (
         "import sys\nfor heavy in ('torch', 'transformers', 'lm_eval', 'vllm', 'sympy'):\n"
