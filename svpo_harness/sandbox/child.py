@@ -13,6 +13,7 @@ import io
 import math
 import os
 import resource
+import signal
 import sys
 import traceback
 
@@ -68,6 +69,7 @@ def run(code: str, out_fd: int, err_fd: int, uid: int, limits: SandboxLimits, t:
         os.dup2(err_fd, 2)
         os.closerange(3, 1 << 16)  # nothing of the worker's stays reachable
         os.setsid()  # no controlling terminal
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the worker ignores it
         os.chdir(rootfs.WORK_DIR)
         os.umask(0o077)
         _set_limits(limits, t)

@@ -169,6 +169,12 @@ def main(read_fd: int, write_fd: int, uid: int, net: str, preload: list[str]) ->
     if os.geteuid() != 0:
         fatal(f"the sandbox needs root (running as uid {os.geteuid()}); see docs/sandbox.md")
     try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError) as exc:
+        fatal(f"the sandbox needs pidfd_open (Linux 5.3+): {exc}")
+    # Ctrl-C in the caller's terminal is the caller's business: the pool stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
         if net == "seccomp":
             raise OSError("network namespace not asked for")
         sc.unshare(_NS | sc.CLONE_NEWNET)
