@@ -1,6 +1,7 @@
 """`svpo annotate`: MCTS step-level annotation (flags = pipelines.annotate_run.AnnotateConfig).
 
 svpo annotate --model CKPT --data arith:train --out DIR [--simulations 40 ...]
+svpo annotate ... --ray ADDRESS|local [--workers N] [--gpus-per-worker G]   (docs/ray.md)
 svpo annotate merge DIR1 DIR2 ... --out DIR
 """
 
@@ -52,6 +53,22 @@ import click
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16"]), default="auto")
 @click.option("--grade-timeout", type=float, default=5.0, show_default=True)
+@click.option(
+    "--ray",
+    metavar="ADDRESS|local",
+    default=None,
+    help="Grow the trees on Ray actors: a cluster's address (host:port, auto) or 'local' (a Ray "
+    "instance on this machine); needs svpo-harness[ray]. See docs/ray.md.",
+)
+@click.option(
+    "--workers", type=int, default=None, help="--ray: actors (default: one per GPU, else per CPU)."
+)
+@click.option(
+    "--gpus-per-worker",
+    type=float,
+    default=None,
+    help="--ray: GPUs of each actor (default: 1 if the cluster has GPUs, else 0: CPU, 1 thread).",
+)
 @click.pass_context
 def annotate(ctx: click.Context, **flags: object) -> None:
     """Grow MCTS trees on questions with gold answers; write trees, step-level pairs, stats."""

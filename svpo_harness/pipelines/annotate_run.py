@@ -30,7 +30,7 @@ from svpo_harness.pipelines.run_dir import (
 # settings): --limit only selects how many questions (first N; a larger limit extends a run).
 NOT_SETTINGS = (
     "out", "overwrite", "device", "data_dir", "batch_size", "trees_in_flight", "grade_timeout",
-    "limit",
+    "limit", "ray", "workers", "gpus_per_worker",
 )  # fmt: skip
 
 
@@ -69,6 +69,9 @@ class AnnotateConfig:
     device: str = "auto"
     dtype: str = "auto"
     grade_timeout: float = 5.0
+    ray: str | None = None  # ADDRESS | local: grow the trees on Ray actors (annotate_ray)
+    workers: int | None = None
+    gpus_per_worker: float | None = None
 
     def settings(self, leaf_value: str) -> dict[str, Any]:
         data = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_SETTINGS}
@@ -114,6 +117,10 @@ def run_annotate(cfg: AnnotateConfig, *, progress: bool = True) -> str:
         if getattr(cfg, name) < 1:
             raise AnnotateError(f"--{name.replace('_', '-')} must be >= 1")
     cfg = dataclasses.replace(cfg, shard=normalise_shard(cfg.shard))
+    if cfg.ray is not None:
+        from svpo_harness.pipelines.annotate_ray import import_ray
+
+        import_ray()  # without the extra, fail before any work
     questions, warnings = load_annotation_questions(
         cfg.data,
         data_dir=cfg.data_dir,
@@ -126,7 +133,8 @@ def run_annotate(cfg: AnnotateConfig, *, progress: bool = True) -> str:
     if report.matches and cfg.strict:
         raise AnnotateError(f"--strict: {report.summary()} (see the matches without --strict)")
     leaf_value = resolve_leaf_value(cfg.leaf_value, cfg.model)
-    policy = _load_policy(cfg)
+    # --ray: the workers load the policy; the first one's tokenizer fingerprint goes below
+    policy = _load_policy(cfg) if cfg.ray is None else _ray_workers(cfg)
     run = open_run_dir(
         cfg.out,
         cfg.settings(leaf_value),
@@ -183,19 +191,25 @@ def run_annotate(cfg: AnnotateConfig, *, progress: bool = True) -> str:
                     solved=f"{stats['solved_rate']:.0%}", tok_s=f"{stats['tokens_per_s']:.0f}"
                 )
 
-        annotate_trees(
-            questions,
-            policy,
-            opts,
-            seed=cfg.seed,
-            grade=_grader(cfg.grade_timeout),
-            trees_per_question=cfg.trees_per_question,
-            done=done,
-            trees_in_flight=cfg.trees_in_flight,
-            batch_rows=cfg.batch_size,
-            pair_rule=PairRule(cfg.rule, cfg.min_q_gap, cfg.min_visits),
-            on_tree=write,
-        )
+        if cfg.ray is not None:
+            from svpo_harness.pipelines.annotate_ray import work_items
+
+            items = work_items(questions, cfg.trees_per_question, done)
+            policy.grow(items, opts, on_tree=write)
+        else:
+            annotate_trees(
+                questions,
+                policy,
+                opts,
+                seed=cfg.seed,
+                grade=_grader(cfg.grade_timeout),
+                trees_per_question=cfg.trees_per_question,
+                done=done,
+                trees_in_flight=cfg.trees_in_flight,
+                batch_rows=cfg.batch_size,
+                pair_rule=PairRule(cfg.rule, cfg.min_q_gap, cfg.min_visits),
+                on_tree=write,
+            )
     if bar is not None:
         bar.close()
     stats = stats_now()

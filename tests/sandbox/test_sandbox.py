@@ -63,6 +63,14 @@ def test_program_sees_its_limits_and_user(sandbox_ready):
     ]  # fmt: skip
 
 
+def test_cpu_limit_ends_a_spinning_program(sandbox_ready):
+    # The program lowers its own soft CPU limit to 1 s (lowering is allowed, raising is not),
+    # so the CPU limit, not the 5 s wall limit, ends it.
+    code = "import resource\nresource.setrlimit(resource.RLIMIT_CPU, (1, 6))\nwhile True: pass"
+    r = run_python(code, timeout=5.0)
+    assert r == SandboxResult("", "CPU time limit exceeded", False)
+
+
 def test_each_run_gets_a_fresh_folder_that_is_removed(sandbox_ready):
     first = run_python("open('left.txt', 'w').write('x'); import os; print(os.listdir('.'))")
     assert first.stdout == "['left.txt']\n"
