@@ -72,7 +72,9 @@ def build(uid: int, gid: int) -> None:
         Path(new, "etc", name).write_bytes(data)
     for target, link in links:
         os.symlink(target, new + link)
-    os.symlink(WORK_DIR, f"{new}/tmp")  # tempfile and "/tmp/x" land in the run's folder
+    if not any(_covered(p, ["/tmp"]) for _, p, _ in binds):
+        # "/tmp/x" lands in the run's folder (unless the Python install lives under /tmp)
+        os.symlink(WORK_DIR, f"{new}/tmp")
     for fd, path, is_dir in binds:
         if is_dir:
             os.makedirs(new + path, mode=0o755, exist_ok=True)
