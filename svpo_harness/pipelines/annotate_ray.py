@@ -62,6 +62,7 @@ class AnnotateWorker:
         self.cfg = cfg
         self.policy = _load_policy(cfg)
         self.grade = _grader(cfg.grade_timeout)
+        self.grade([("1", "1")])  # start the grading pool now, not inside the first batch
 
     def info(self) -> dict[str, Any]:
         return {
@@ -206,6 +207,11 @@ class RayWorkers:
                 )
             pool._wait_starting(timeout=5.0)
         return pool
+
+    def wait_started(self) -> None:
+        """Until every worker has loaded its policy or died (benchmarks time the run after)."""
+        while self.starting:
+            self._wait_starting(timeout=5.0)
 
     # -- events --------------------------------------------------------------------------------
     def error(self, message: str) -> Exception:
