@@ -223,7 +223,15 @@ def run_many(
         pool = _get_pool(min(n, max(1, len(items))))
         if not items:
             return []
-        return _run(pool, items, float(timeout), limits or SandboxLimits())
+        try:
+            return _run(pool, items, float(timeout), limits or SandboxLimits())
+        except BaseException:
+            # Interrupted (Ctrl-C, a SandboxUnavailable): runs in flight would answer into
+            # the next call, so these workers go.
+            for w in pool.workers:
+                w.kill()
+            pool.workers = []
+            raise
 
 
 def run_python(

@@ -119,6 +119,34 @@ def test_a_killed_worker_costs_one_result(sandbox_ready):
     assert sandbox_processes() == []
 
 
+def test_an_interrupted_call_leaves_no_stale_answers(sandbox_ready):
+    from svpo_harness.sandbox import pool
+
+    class Stop(BaseException):
+        pass
+
+    real = pool._run
+
+    def run_then_interrupt(p, codes, timeout, limits):
+        # Both workers get a program (one answers at once, one after a second), then the
+        # caller is interrupted before either answer is read.
+        slow = "import time; time.sleep(1); print(666)"
+        for w, code in zip(p.workers, ["print(666)", slow], strict=True):
+            req = {"code": code, "timeout": 3, "limits": limits.to_json()}
+            w.tx.send_bytes(json.dumps(req).encode())
+            w.job, w.deadline = 0, time.monotonic() + 10
+        raise Stop
+
+    pool._run = run_then_interrupt
+    try:
+        with pytest.raises(Stop):
+            run_many(["print(1)", "print(2)"], processes=2)
+    finally:
+        pool._run = real
+    assert [r.stdout for r in run_many(["print(1)"], processes=2)] == ["1\n"]
+    assert sandbox_processes() == []
+
+
 def test_argument_errors():
     with pytest.raises(ValueError, match="memory_mb"):
         SandboxLimits(memory_mb=0)
