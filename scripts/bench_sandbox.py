@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=min(os.cpu_count() or 1, 8))
     args = ap.parse_args()
     codes = programs(args.n)
+    load_before = os.getloadavg()[0]
     n, p = args.n, args.processes
 
     _, start_wall, _ = timed(lambda: run_many(["pass"] * p, processes=p))
@@ -89,7 +90,7 @@ def main() -> None:
     shutdown_pool()
 
     print(f"mode {mode}, {n} programs, {os.cpu_count()} CPUs, "
-          f"load before {os.getloadavg()[0]:.2f}; pool start {start_wall:.2f} s")  # fmt: skip
+          f"load {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; pool start {start_wall:.2f} s")  # fmt: skip
     print("| runner | programs/s | wall s | CPU s | CPU ms/program |")
     print("|---|---|---|---|---|")
     for name, (wall, cpu) in rows.items():
