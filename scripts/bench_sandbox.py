@@ -89,8 +89,9 @@ def main() -> None:
     assert [r.stdout for r in res] == seq == par, "outputs differ"
     shutdown_pool()
 
-    print(f"mode {mode}, {n} programs, {os.cpu_count()} CPUs, "
-          f"load {load_before:.2f} before, {os.getloadavg()[0]:.2f} after; pool start {start_wall:.2f} s")  # fmt: skip
+    load_after = os.getloadavg()[0]
+    print(f"mode {mode}, {n} programs, {os.cpu_count()} CPUs, load {load_before:.2f} before, "
+          f"{load_after:.2f} after; pool start {start_wall:.2f} s")  # fmt: skip
     print("| runner | programs/s | wall s | CPU s | CPU ms/program |")
     print("|---|---|---|---|---|")
     for name, (wall, cpu) in rows.items():
