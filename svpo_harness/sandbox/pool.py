@@ -28,14 +28,20 @@ from .limits import SandboxLimits, SandboxResult
 # which is inside the uid range of most containers' user namespaces.
 UID_BASE = int(os.environ.get("SVPO_SANDBOX_UID_BASE", "64000"))
 MAX_WORKERS = 64
-# auto: a network namespace, or the seccomp socket ban alone where one is refused;
-# seccomp: never ask for a network namespace (how the fallback mode is tested).
-NET_MODE = os.environ.get("SVPO_SANDBOX_NET", "auto")
 
 
 # Modules each worker imports before serving (comma-separated, e.g. "sympy,numpy"): every
 # run is forked from the worker, so a program importing them finds them loaded (sympy's
 # import alone costs about half a second per run otherwise).
+def _net_mode() -> str:
+    # auto: a network namespace, or the seccomp socket ban alone where one is refused;
+    # seccomp: never ask for a network namespace (how the fallback mode is tested).
+    mode = os.environ.get("SVPO_SANDBOX_NET", "auto")
+    if mode not in ("auto", "seccomp"):
+        raise SandboxUnavailable(f"SVPO_SANDBOX_NET: expected auto or seccomp, got {mode!r}")
+    return mode
+
+
 def _preload() -> list[str]:
     return [m.strip() for m in os.environ.get("SVPO_SANDBOX_PRELOAD", "").split(",") if m.strip()]
 
@@ -68,7 +74,7 @@ class _Worker:
         c_read, p_write = os.pipe()
         cmd = [sys.executable, "-m", "svpo_harness.sandbox.worker"]
         self.proc = subprocess.Popen(
-            [*cmd, str(c_read), str(c_write), str(self.uid), NET_MODE, *_preload()],
+            [*cmd, str(c_read), str(c_write), str(self.uid), _net_mode(), *_preload()],
             pass_fds=(c_read, c_write), stdin=subprocess.DEVNULL, env=_worker_env(),
             close_fds=True, cwd="/",
         )  # fmt: skip
