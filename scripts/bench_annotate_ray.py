@@ -87,7 +87,18 @@ def run_ray(cfg, opts, questions, workers: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         on_tree, files = writer(Path(tmp))
         items = work_items(questions, 1, set())
-        result = timed(lambda: pool.grow(items, opts, on_tree=on_tree), len(questions))
+        actors = list(pool.ready)
+        cpu0 = sum(i["cpu_s"] for i in ray.get([a.info.remote() for a in actors]))
+        cpu1: list[float] = []
+
+        def grow() -> None:
+            pool.grow(items, opts, on_tree=on_tree, close=False)
+            cpu1.append(sum(i["cpu_s"] for i in ray.get([a.info.remote() for a in actors])))
+
+        result = timed(grow, len(questions))
+        pool.close()
+        result["workers_cpu_s"] = round(cpu1[0] - cpu0, 3)
+        result["workers_cpu_per_wall"] = round(result["workers_cpu_s"] / result["wall_s"], 3)
         for f in files:
             f.close()
         result["trees"] = sum(1 for _ in open(Path(tmp) / "trees.jsonl"))

@@ -69,6 +69,7 @@ class AnnotateWorker:
             "pid": os.getpid(),
             "node": socket.gethostname(),
             "tokenizer_fingerprint": self.policy.tokenizer_fingerprint,
+            "cpu_s": time.process_time(),  # this process's CPU so far (benchmarks)
         }
 
     def grow(self, opts: Any, items: list[WorkItem]) -> list[tuple[Any, list[Any], dict]]:
@@ -259,9 +260,11 @@ class RayWorkers:
         items: list[WorkItem],
         opts: Any,
         on_tree: Callable[[Any, list[Any], dict[str, Any]], None],
+        *,
+        close: bool = True,
     ) -> None:
         """Grow every item's tree on the workers; ``on_tree`` (the run's writer) gets each tree
-        once, in order of arrival. Closes the workers at the end."""
+        once, in order of arrival. Closes the workers at the end (on an error always)."""
         ray = self.ray
         queue: deque[WorkItem] = deque(items)
         written: set[tuple[str, int]] = set()
@@ -296,7 +299,10 @@ class RayWorkers:
                         if key not in written:  # a tree is written once, whatever happened
                             written.add(key)
                             on_tree(record, records, counters)
-        finally:
+        except BaseException:
+            self.close()
+            raise
+        if close:
             self.close()
 
     def _next_batch(self, queue: deque[WorkItem]) -> list[WorkItem]:
