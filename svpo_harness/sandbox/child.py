@@ -108,4 +108,4 @@ def run(code: str, out_fd: int, err_fd: int, uid: int, limits: SandboxLimits, t:
             stream.flush()
         except BaseException:  # noqa: BLE001 - a full pipe or a closed fd: exit anyway
             pass
-    os._exit(status & 0xFF)
+    os._exit(status if 0 <= status <= 255 else 1)

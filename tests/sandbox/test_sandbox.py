@@ -34,6 +34,8 @@ def test_result_fields(sandbox_ready):
     assert "svpo_harness" not in r.error  # only the program's own frames
     assert run_python("import sys; sys.exit(0)").error is None
     assert run_python("import sys; sys.exit(3)").error == "exit status 3"
+    assert run_python("import sys; sys.exit(256)").error == "exit status 1"
+    assert run_python("import sys; sys.exit('bye')").error == "bye"
     assert run_python("def f(:\n  pass").error.endswith("SyntaxError: invalid syntax")
 
 
