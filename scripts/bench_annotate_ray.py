@@ -6,7 +6,12 @@
 Issue 17, done-when: "questions/s with 1 and 2 workers of one thread each on the 2-core machine,
 same questions and settings, one run (target: 2 workers at least 1.7x one), and the driver's
 overhead per question". The shipped demo model (CPU, fp32), the first ``--n`` ``arith:train``
-questions, MCTS with ``--simulations`` per tree, 3 children, temperature 1.0.
+questions, MCTS with ``--simulations`` per tree, 3 children, temperature 1.0, and at most
+``--trees-in-flight`` trees (4) grown at once by one process. That cap matters on this model:
+its forward is so small that a batch of 16 trees costs about what one tree costs, so without
+the cap a run's speed follows its batch size, and two workers (each with half the queue) would
+measure batching, not parallelism; with it, both runs hand out batches of 4 trees almost to
+the end (the hand-out shrinks batches only near the tail).
 
 Each configuration starts a local Ray instance with 2 CPUs (one per core), starts its workers
 and waits until every one has loaded the policy; then the clock runs over the hand-out loop
@@ -136,6 +141,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=24, help="questions")
     parser.add_argument("--simulations", type=int, default=16)
+    parser.add_argument(
+        "--trees-in-flight", type=int, default=4, help="trees one process (worker) grows at once"
+    )
     parser.add_argument("--model", default=None, help="default: the shipped demo model")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
@@ -157,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             min_visits=1,
             device="cpu",
             ray="local",
+            trees_in_flight=args.trees_in_flight,
         )
         opts = MCTSOptions(simulations=args.simulations, children=3, temperature=1.0,
                            leaf_value="zero")  # fmt: skip
@@ -169,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     one, two = results["ray_1_workers"], results["ray_2_workers"]
     results["speedup_2_vs_1"] = round(two["questions_per_s"] / one["questions_per_s"], 3)
     results["settings"] = {"questions": args.n, "simulations": args.simulations, "children": 3,
+                           "trees_in_flight": args.trees_in_flight,
                            "temperature": 1.0, "model": args.model or "shipped demo model",
                            "cores": os.cpu_count()}  # fmt: skip
     print(

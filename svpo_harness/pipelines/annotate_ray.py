@@ -142,7 +142,19 @@ def _init(ray: Any, address: str, workers: int | None) -> None:
             **common,
         )
     else:
+        _check_reachable(address)
         ray.init(address=address, **common)
+
+
+def _check_reachable(address: str) -> None:
+    """A host:port nobody listens on: say so now (Ray itself retries for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "://" in address:
+        return  # `auto`, ray://... : Ray's own resolution
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as err:
+        raise ConnectionError(f"nothing answers at {address} ({err.strerror or err})") from None
 
 
 def plan_workers(

@@ -66,6 +66,35 @@ def test_without_ray_the_flag_gives_one_clear_line(tmp_path):
     assert not (tmp_path / "run").exists()  # failed before any work
 
 
+def test_an_address_nobody_answers_at_is_one_line(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = subprocess.run(
+        [
+            SVPO,
+            "annotate",
+            "--model",
+            str(tmp_path / "m"),
+            *ARGS,
+            "--out",
+            str(tmp_path / "run"),
+            "--ray",
+            f"127.0.0.1:{port}",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=120,
+    )
+    assert out.returncode != 0 and "Traceback" not in out.stderr, out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert f"--ray 127.0.0.1:{port}: cannot join the cluster: nothing answers" in last
+
+
 def test_default_workers_one_per_gpu_else_one_per_cpu():
     assert plan_workers({"CPU": 16.0, "GPU": 4.0}, None, None) == (4, 1.0)
     assert plan_workers({"CPU": 16.0, "GPU": 4.0}, None, 0.5) == (8, 0.5)
