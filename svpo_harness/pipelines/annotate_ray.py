@@ -205,7 +205,12 @@ class RayWorkers:
         """Connect, start the actors, wait for the first to load its policy (its tokenizer
         fingerprint goes into the run folder's manifest)."""
         owns = connect(cfg.ray, cfg.workers)
-        pool = cls(cfg, owns)
+        try:
+            pool = cls(cfg, owns)
+        except BaseException:
+            if owns:
+                import_ray().shutdown()
+            raise
         deadline = time.monotonic() + START_TIMEOUT_S
         while not pool.ready:
             if not pool.starting:
@@ -238,8 +243,9 @@ class RayWorkers:
     def _lost(self, actor: Any, err: Exception) -> None:
         """A dead or unreachable worker: drop it for good (its work is re-queued by the caller)."""
         self.last_error = _one_line(err)
-        where = self.info.get(actor, {}).get("node", "?")
-        print(f"annotate: a Ray worker on {where} was lost: {self.last_error}", file=sys.stderr)
+        node = self.info.get(actor, {}).get("node")
+        which = f"a Ray worker on {node} was lost" if node else "a starting Ray worker was lost"
+        print(f"annotate: {which}: {self.last_error}", file=sys.stderr)
         self.ray.kill(actor, no_restart=True)
         if actor in self.ready:
             self.ready.remove(actor)
