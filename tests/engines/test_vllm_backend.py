@@ -104,6 +104,8 @@ def test_greedy_steps_and_values_match_hf(policies) -> None:
         reqs = [
             StepRequest(state, n=2, seed=depth, temperature=0.0, max_step_tokens=48),
             StepRequest(state, n=1, seed=9, temperature=0.0, max_step_tokens=4),  # token cap
+            # a stop string inside a token: cut there, re-tokenized, scored by prompt_logprobs
+            StepRequest(state, n=1, seed=5, temperature=0.0, max_step_tokens=48, stop=("a",)),
         ]
         got, want = vp.sample_steps(reqs), hp.sample_steps(reqs)
         for ours, theirs in zip(got, want, strict=True):
@@ -119,7 +121,8 @@ def test_greedy_steps_and_values_match_hf(policies) -> None:
         if step.finish_reason != "delimiter":
             break
         state = state + step.token_ids
-    assert "length" in reasons and len(checked) >= 6
+    assert {"length", "stop"} <= reasons and len(checked) >= 8
+    assert any(s.retokenized for s in checked)
     assert any(abs(s.value) > 0.05 for s in checked)  # the scaled head reads far from 0
     states = [prompt, state, prompt + checked[0].ids_for_value]
     for a, b in zip(vp.values(states), hp.values(states), strict=True):
@@ -182,3 +185,35 @@ def test_lm_eval_svpo_backend_vllm_runs_arith(checkpoint, tmp_path) -> None:
     assert len(samples) == 3
     # the search really ran on vLLM: every answer is step text, none empty
     assert all(s["resps"][0][0].strip() for s in samples)
+
+
+@pytest.mark.slow
+@needs_vllm
+def test_svpo_annotate_backend_vllm_grows_trees(checkpoint, tmp_path) -> None:
+    out = tmp_path / "ann"
+    env = {
+        **os.environ,
+        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"),
+        "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+        "SVPO_VLLM_ENFORCE_EAGER": "1",
+        "SVPO_VLLM_MAX_MODEL_LEN": "1024",
+        "HF_HUB_OFFLINE": "1",
+    }
+    cmd = [
+        sys.executable, "-m", "svpo_harness.cli", "annotate", "--backend", "vllm",
+        "--model", str(checkpoint), "--data", "arith:train", "--out", str(out), "--limit", "2",
+        "--simulations", "3", "--children", "2", "--max-depth", "3", "--max-step-tokens", "24",
+        "--dtype", "float32", "--leaf-value", "head",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    trees = [json.loads(line) for line in (out / "trees.jsonl").open()]
+    assert len(trees) == 2
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["backend"] == "vllm"
+    for tree in trees:
+        nodes = tree["nodes"]
+        assert len(nodes) > 2  # the root expanded: steps sampled on vLLM
+        # --leaf-value head: values read by the pooling engine and our head, in (-1, 1)
+        values = [n["value"] for n in nodes if n.get("value") is not None]
+        assert values and all(-1 < v < 1 for v in values) and len(set(values)) > 1
