@@ -85,3 +85,24 @@ def test_hostile_program_is_contained(name, code, expect, outside):
 
     after = run_python("print(sum(range(10)))", timeout=TIMEOUT, limits=LIMITS)
     assert (after.stdout, after.error, after.timed_out) == ("45\n", None, False)
+
+
+@pytest.mark.slow
+def test_all_hostile_programs_at_once_over_the_pool(outside):
+    """Two workers run the hostile programs side by side: no run disturbs the other slot's."""
+    from svpo_harness.sandbox import run_many
+
+    codes = [_fill(code, outside) for _, code, _ in PROGRAMS]
+    t0 = time.monotonic()
+    res = run_many(codes, timeout=TIMEOUT, limits=LIMITS, processes=2)
+    assert time.monotonic() - t0 < len(PROGRAMS) * (TIMEOUT + SLACK) / 2
+    assert outside.untouched() == []
+    assert sandbox_processes() == []
+    for (name, _, expect), r in zip(PROGRAMS, res, strict=True):
+        assert SECRET not in r.stdout + (r.error or ""), name
+        if expect == "error":
+            assert r.error is not None, name
+        elif expect == "timeout":
+            assert r.timed_out, name
+        elif expect != "any":
+            assert (r.stdout, r.error) == (expect, None), (name, r)
