@@ -157,6 +157,8 @@ class Tree:
                     retokenized=s.retokenized if s is not None else False,
                     eos_appended=bool(appended),
                     appended_ids=tuple(appended),
+                    # a tool's output ids (0): no prior, no training; all 1 is stored as ()
+                    sampled_mask=s.sampled_mask if s is not None and 0 in s.sampled_mask else (),
                 )
             )
         return tuple(out)
@@ -217,7 +219,7 @@ def add_children(
     seen: set[tuple[int, ...]] = set()
     new = []
     for sample in samples:
-        tree.tokens_generated += len(sample.token_ids)
+        tree.tokens_generated += sample.sampled_count
         key = sample.ids_for_value
         if opts.drop_duplicates and key in seen:
             tree.duplicates.append((leaf_id, sample))

@@ -17,6 +17,10 @@ Token contract (method.md section 2.1), written into these types:
 - ``logprob_sum``/``logprob_mean`` are raw (temperature 1) log-probs of ``token_ids``; the MCTS
   prior is ``exp(logprob_mean)``.
 - ``value`` is the value head's output at the last token of the step *fed as input*.
+- ``sampled_mask`` (tool steps, ``core.tool_policy``): one 0/1 per id of ``token_ids``; 0 marks
+  ids the policy did not sample (a tool's ``<output>``). They are part of the state and the
+  value is read after them, but ``logprob_sum``/``logprob_mean`` cover only the sampled ids, and
+  training excludes them (``TreeNode.sampled_mask``, ``engines.collate``). Empty: all sampled.
 
 Determinism (method.md section 3): every request carries its own seed; sample ``j`` of a request
 draws from a stream derived from ``(seed, j)`` only, so results never depend on what else shares a
@@ -79,8 +83,18 @@ class StepSample:
     # Prompt/state tokens the backend computed to sample this request (cost accounting only;
     # reported on one sample per distinct state, 0 on the others).
     prefill_tokens: int = 0
+    # Per id of token_ids: 1 sampled by the policy, 0 inserted (a tool's output). Empty: all 1.
+    sampled_mask: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.sampled_mask and (
+            len(self.sampled_mask) != len(self.token_ids)
+            or any(m not in (0, 1) for m in self.sampled_mask)
+        ):
+            raise ValueError(
+                f"sampled_mask must be empty or one 0/1 per token id ({len(self.token_ids)}), "
+                f"got {list(self.sampled_mask)}"
+            )
         if self.finish_reason not in FINISH_REASONS:
             raise ValueError(
                 f"finish_reason must be one of {FINISH_REASONS}: {self.finish_reason!r}"
@@ -91,6 +105,11 @@ class StepSample:
     @property
     def ids_for_value(self) -> tuple[int, ...]:
         return self.value_ids or self.token_ids
+
+    @property
+    def sampled_count(self) -> int:
+        """How many of ``token_ids`` the policy sampled (generation cost)."""
+        return sum(self.sampled_mask) if self.sampled_mask else len(self.token_ids)
 
     @property
     def eos_appended(self) -> bool:

@@ -24,6 +24,18 @@ COT_TEMPLATE = (
 # The synthetic arithmetic world (svpo_harness.core.arith) is written one step per line and the
 # tiny demo model is trained from scratch on exactly this template.
 ARITH_TEMPLATE = "Question: {question}\nAnswer:\n"
+# Tool-integrated steps, the reference's (AlphaMath/SVPO) layout: a step stops after its code,
+# the code runs in the sandbox and its output is inserted (core.tool_policy), then the step ends.
+TOOL_TEMPLATE = (
+    "Solve the following math problem step by step. Write each step as\n"
+    "<step>\n<p>\nyour reasoning\n</p>\n<code>\nPython code that prints what it computes\n"
+    "</code>\n<output>\nwhat the code printed\n</output>\n</step>\n"
+    "and finish with\n<step>\n<p>\nFinal Answer: ANSWER\n</p>\n</step>\n\n"
+    "<question>\n{question}\n</question>\n"
+)
+# StepFormat.extra key: a string that also ends a step (before the delimiter) and means "run the
+# code now"; only the tool format has one.
+CODE_END = "code_end"
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,27 @@ class StepFormat:
             raise ValueError(
                 f"step format {self.name!r}: max_steps and max_step_tokens must be >= 1"
             )
+        code_end = self.extra.get(CODE_END)
+        if code_end is not None and (
+            not isinstance(code_end, str)
+            or not code_end
+            or code_end in (self.delimiter, *self.stop_sequences)
+        ):
+            raise ValueError(
+                f"step format {self.name!r}: extra.{CODE_END} must be a non-empty string other "
+                f"than the delimiter and the stop sequences, got {code_end!r}"
+            )
+
+    # -- tool steps ------------------------------------------------------------------------------
+    @property
+    def code_end(self) -> str | None:
+        """Where a tool step pauses for its code to run (``</code>``); None: not a tool format."""
+        return self.extra.get(CODE_END)
+
+    @property
+    def step_ends(self) -> tuple[str, ...]:
+        """Every string that ends sampling of a step: the delimiter, then the code end if any."""
+        return (self.delimiter,) if self.code_end is None else (self.delimiter, self.code_end)
 
     # -- prompts and steps -------------------------------------------------------------------
     def prompt(self, question: str) -> str:
@@ -131,7 +164,17 @@ ARITH = StepFormat(
     max_step_tokens=48,
 )
 
-STEP_FORMATS: dict[str, StepFormat] = {fmt.name: fmt for fmt in (COT, ARITH)}
+TOOL = StepFormat(
+    name="tool",
+    delimiter="</step>\n",
+    prompt_template=TOOL_TEMPLATE,
+    stop_sequences=("<question>", "<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>"),
+    max_steps=10,
+    max_step_tokens=512,
+    extra={CODE_END: "</code>"},
+)
+
+STEP_FORMATS: dict[str, StepFormat] = {fmt.name: fmt for fmt in (COT, ARITH, TOOL)}
 
 
 def get_step_format(spec: str | dict[str, Any] | StepFormat) -> StepFormat:

@@ -123,6 +123,7 @@ class HFStepPolicy:
             decode=self.decode,
             retokenize=lambda context, text: continuation_ids(tokenizer, context, text),
             max_forward_tokens=max_forward_tokens,
+            also_ends=self.step_format.step_ends[1:],
         )
         self._fingerprint: str | None = None
 
@@ -203,6 +204,11 @@ class HFStepPolicy:
         return self.tokenizer.decode(
             list(token_ids), skip_special_tokens=False, clean_up_tokenization_spaces=False
         )
+
+    def encode_continuation(self, context_ids: Sequence[int], text: str) -> tuple[int, ...]:
+        """Ids of ``text`` where it follows the stored ``context_ids`` (method.md 2.1); used to
+        insert a tool's output after a sampled step (core.tool_policy)."""
+        return tuple(continuation_ids(self.tokenizer, context_ids, text))
 
     @torch.inference_mode()
     def sample_steps(

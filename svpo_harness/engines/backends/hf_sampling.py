@@ -88,6 +88,18 @@ class LoopSpec:
     # (stored context ids, text) -> ids of the text where it follows them (method.md 2.1)
     retokenize: Callable[[Sequence[int], str], list[int]]
     max_forward_tokens: int = DEFAULT_MAX_FORWARD_TOKENS  # padded tokens of one rescoring forward
+    # Other strings that end a step like the delimiter (the tool format's ``</code>``).
+    also_ends: tuple[str, ...] = ()
+
+
+def _find_end(spec: LoopSpec, text: str) -> tuple[int, int]:
+    """(start, length) of the first step end in ``text`` (delimiter or ``also_ends``); (-1, 0)."""
+    cut, size = text.find(spec.delimiter), len(spec.delimiter)
+    for end in spec.also_ends:
+        at = text.find(end)
+        if at >= 0 and (cut < 0 or at < cut):
+            cut, size = at, len(end)
+    return cut, size
 
 
 def choose_tokens(logits: torch.Tensor, rows: Sequence[_Row]) -> tuple[list[int], list[float]]:
@@ -133,13 +145,13 @@ def _advance(spec: LoopSpec, row: _Row, token: int, logprob: float, with_values:
     row.ids.append(token)
     row.logprobs.append(logprob)
     row.text = _decode_step(spec, row)
-    cut = row.text.find(spec.delimiter)
+    cut, size = _find_end(spec, row.text)
     stop_at = _stop_position(row)
     if stop_at >= 0 and (cut < 0 or stop_at <= cut):  # the solution ends before any delimiter
         return _cut_at_stop(spec, row, stop_at, previous_text, with_values)
     if cut >= 0:
         row.reason = "delimiter"
-        end = cut + len(spec.delimiter)
+        end = cut + size
         if end < len(row.text):  # the last token ran past the delimiter: cut and re-tokenize
             row.text = row.text[:end]
             row.ids = spec.retokenize(row.context, row.text)

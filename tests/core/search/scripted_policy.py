@@ -84,6 +84,9 @@ class ScriptedPolicy:
     def decode(self, token_ids: Sequence[int]) -> str:
         return "".join(chr(t) for t in token_ids)
 
+    def encode_continuation(self, context_ids: Sequence[int], text: str) -> tuple[int, ...]:
+        return tuple(ord(c) for c in text)  # one token per character, whatever precedes it
+
     def _where(self, state_ids: Sequence[int]) -> tuple[str, str]:
         return self.questions[state_ids[0] - PROMPT_BASE], self.decode(state_ids[1:])
 

@@ -1,0 +1,174 @@
+"""Tool-integrated steps (method.md section 2, the ``tool`` step format) around any StepPolicy.
+
+The inner policy samples a step until the format's delimiter (``</step>``) or its code end
+(``</code>``). A step that stops at the code end has its code run in the sandbox
+(``svpo_harness.sandbox.run_many``, one batch per call) and ``<output>...</output></step>`` is
+appended to it as ids the policy did not sample (``StepSample.sampled_mask`` 0):
+
+- they are part of the state (the next step is sampled after them) and the value is read after
+  them (``inner.values`` on state + step + output);
+- ``logprob_sum``/``logprob_mean`` stay those of the sampled ids (the MCTS prior, beam ranking),
+  and training excludes them (``TreeNode.sampled_mask``, ``engines.collate``);
+- their ids come from ``inner.encode_continuation(context, text)``: the text encoded where it
+  follows the stored ids (method.md 2.1), the stored ids never re-encoded.
+
+The output shown is the program's stdout, or the last line of its error (the reference shows the
+error's last line: ``ZeroDivisionError: division by zero``, ``timed out after 5 s``), capped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from svpo_harness.core.policy import StepRequest, StepSample
+from svpo_harness.core.step_format import StepFormat
+
+DEFAULT_TIMEOUT = 5.0  # seconds of wall time per program
+DEFAULT_MAX_OUTPUT_CHARS = 512
+CODE_START = "<code>"
+# What follows ``</code>``: the output, then the step's end (the format's delimiter).
+OUTPUT_OPEN, OUTPUT_CLOSE = "\n<output>\n", "\n</output>\n"
+
+# (codes, timeout) -> one (stdout, error or None) per code, in order
+RunFn = Callable[[Sequence[str], float], list[tuple[str, str | None]]]
+
+
+def sandbox_runner(codes: Sequence[str], timeout: float) -> list[tuple[str, str | None]]:
+    """Run programs in the sandbox (imported lazily: nothing starts until a code step)."""
+    from svpo_harness.sandbox import run_many
+
+    return [(r.stdout, r.error) for r in run_many(list(codes), timeout=timeout)]
+
+
+def step_code(text: str, code_end: str) -> str:
+    """The program of a step: the text between its last ``<code>`` and the code end."""
+    body = text[: text.rfind(code_end)] if code_end in text else text
+    start = body.rfind(CODE_START)
+    return body[start + len(CODE_START) :].strip("\n") if start >= 0 else ""
+
+
+def format_output(stdout: str, error: str | None, max_chars: int) -> str:
+    """What the model sees of a run: stdout, or the error's last line; at most ``max_chars``."""
+    if error is not None:
+        lines = [line for line in error.strip().splitlines() if line.strip()]
+        shown = lines[-1].strip() if lines else "Error"
+    else:
+        shown = stdout.strip("\n")
+    if len(shown) > max_chars:
+        shown = shown[:max_chars] + "..."
+    return shown
+
+
+class ToolStepPolicy:
+    """A StepPolicy that runs each step's code and inserts its output (see the module doc)."""
+
+    def __init__(
+        self,
+        inner: Any,
+        step_format: StepFormat | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+        run: RunFn | None = None,
+    ) -> None:
+        fmt = step_format if step_format is not None else inner.step_format
+        if fmt.code_end is None:
+            raise ValueError(f"step format {fmt.name!r} has no code end: not a tool format")
+        if fmt.step_ends != inner.step_format.step_ends:
+            raise ValueError(
+                f"the inner policy must stop at {fmt.step_ends}, it stops at "
+                f"{inner.step_format.step_ends}"
+            )
+        if not callable(getattr(inner, "encode_continuation", None)):
+            raise ValueError(
+                f"{type(inner).__name__} has no encode_continuation(context_ids, text): "
+                "tool steps need it to insert a program's output as ids"
+            )
+        if not timeout > 0 or max_output_chars < 1:
+            raise ValueError("timeout must be > 0 and max_output_chars >= 1")
+        self.inner = inner
+        self.step_format = fmt
+        self.timeout = float(timeout)
+        self.max_output_chars = max_output_chars
+        self._run = run or sandbox_runner
+        self.programs_run = 0  # programs sent to the sandbox over this policy's calls
+
+    # -- the protocol: everything but sampling is the inner policy's --------------------------
+    @property
+    def has_value_head(self) -> bool:
+        return self.inner.has_value_head
+
+    @property
+    def tokenizer_fingerprint(self) -> str:
+        return self.inner.tokenizer_fingerprint
+
+    def encode_prompt(self, question: str) -> tuple[int, ...]:
+        return self.inner.encode_prompt(question)
+
+    def encode_continuation(self, context_ids: Sequence[int], text: str) -> tuple[int, ...]:
+        return self.inner.encode_continuation(context_ids, text)
+
+    def values(self, states: Sequence[Sequence[int]]) -> list[float]:
+        return self.inner.values(states)
+
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return self.inner.decode(token_ids)
+
+    def __getattr__(self, name: str) -> Any:  # stats, prefix cache, ... of the inner policy
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    # -- sampling -------------------------------------------------------------------------------
+    def is_code_step(self, sample: StepSample) -> bool:
+        end = self.step_format.code_end or ""
+        return sample.finish_reason == "delimiter" and sample.text.endswith(end)
+
+    def sample_steps(
+        self, requests: Sequence[StepRequest], *, with_values: bool = True
+    ) -> list[list[StepSample]]:
+        out = self.inner.sample_steps(requests, with_values=with_values)
+        todo = [
+            (r, j)
+            for r, samples in enumerate(out)
+            for j, sample in enumerate(samples)
+            if self.is_code_step(sample)
+        ]
+        if not todo:
+            return out
+        code_end = self.step_format.code_end or ""
+        codes = [step_code(out[r][j].text, code_end) for r, j in todo]
+        unique = list(dict.fromkeys(codes))  # siblings often write the same program
+        self.programs_run += len(unique)
+        ran = dict(zip(unique, self._run(unique, self.timeout), strict=True))
+        grown: list[StepSample] = []
+        for (r, j), code in zip(todo, codes, strict=True):
+            shown = format_output(*ran[code], self.max_output_chars)
+            grown.append(self._with_output(requests[r].state_ids, out[r][j], shown))
+        if with_values and self.has_value_head:  # the value after the output, in one batch
+            states = [
+                tuple(requests[r].state_ids) + s.token_ids
+                for (r, _), s in zip(todo, grown, strict=True)
+            ]
+            values = self.values(states)
+            grown = [replace(s, value=v) for s, v in zip(grown, values, strict=True)]
+        result = [list(samples) for samples in out]
+        for (r, j), sample in zip(todo, grown, strict=True):
+            result[r][j] = sample
+        return result
+
+    def _with_output(self, state: Sequence[int], sample: StepSample, shown: str) -> StepSample:
+        text = OUTPUT_OPEN + shown + OUTPUT_CLOSE + self.step_format.delimiter
+        context = (*state, *sample.token_ids)
+        ids = tuple(self.inner.encode_continuation(context, text))
+        mask = sample.sampled_mask or (1,) * len(sample.token_ids)
+        return replace(
+            sample,
+            token_ids=sample.token_ids + ids,
+            text=sample.text + text,
+            value=None,
+            value_ids=(),
+            sampled_mask=mask + (0,) * len(ids),
+        )
