@@ -28,11 +28,13 @@ log = logging.getLogger("svpo_harness.lm_eval")
 
 
 def _policy(lm: Any):
-    """One HFStepPolicy per model object, built on first use (the weights are HFLM's own)."""
+    """One HFStepPolicy per model object, built on first use (the weights are HFLM's own);
+    a tool step format (svpo.json or ``step_format=tool``) wraps it to run each step's code."""
     if getattr(lm, "_svpo_policy", None) is None:
+        from svpo_harness.core.tool_policy import with_tools
         from svpo_harness.engines.backends.hf import HFStepPolicy, _eos_ids
 
-        lm._svpo_policy = HFStepPolicy(
+        policy = HFStepPolicy(
             lm.model,
             lm.tokenizer,
             lm.loaded.step_format,
@@ -43,6 +45,7 @@ def _policy(lm: Any):
             prefix_cache=bool(lm.search_args["prefix_cache"]),
             prefix_cache_mb=float(lm.search_args["prefix_cache_mb"]),
         )
+        lm._svpo_policy = with_tools(policy)
     return lm._svpo_policy
 
 

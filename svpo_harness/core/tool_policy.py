@@ -172,3 +172,11 @@ class ToolStepPolicy:
             value_ids=(),
             sampled_mask=mask + (0,) * len(ids),
         )
+
+
+def with_tools(policy: Any, **kwargs: Any) -> Any:
+    """``policy`` wrapped in a ToolStepPolicy when its step format is a tool format (``tool``);
+    any other policy (``cot``, ``arith``, already wrapped) is returned unchanged."""
+    if isinstance(policy, ToolStepPolicy) or policy.step_format.code_end is None:
+        return policy
+    return ToolStepPolicy(policy, **kwargs)

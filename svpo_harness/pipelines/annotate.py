@@ -22,6 +22,7 @@ from typing import Any
 from svpo_harness.core.mcts import MCTSOptions, MCTSQuestion, Tree, grow_trees
 from svpo_harness.core.pairs import PairStats, extract_records
 from svpo_harness.core.schemas import TreeRecord
+from svpo_harness.core.tool_policy import with_tools
 from svpo_harness.pipelines.annotate_data import AnnotationQuestion
 
 
@@ -69,7 +70,11 @@ def annotate_trees(
     on_tree: Callable[[TreeRecord, list[Any], dict[str, Any]], None],
 ) -> None:
     """Grow every (question, tree index) not in ``done`` and hand each finished tree, its
-    pair/step_q/path records and its counters to ``on_tree`` (which writes them)."""
+    pair/step_q/path records and its counters to ``on_tree`` (which writes them).
+
+    A policy of a tool format (``tool``) runs each step's code in the sandbox and inserts its
+    output (core.tool_policy); the trees record those ids as not sampled."""
+    policy = with_tools(policy)
     by_id = {q.question_id: q for q in questions}
     todo = [
         MCTSQuestion(q.question_id, policy.encode_prompt(q.question), q.gold_answer, index)
