@@ -86,7 +86,7 @@ class QuestionSearch:
             score=score,
         )
         self.tree.append(cand)
-        self.tokens_generated += len(cand.token_ids)
+        self.tokens_generated += sample.sampled_count  # not a tool's inserted output
         self.prefill_tokens += sample.prefill_tokens
         return cand
 

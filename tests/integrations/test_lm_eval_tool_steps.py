@@ -1,0 +1,60 @@
+"""`lm_eval --model svpo` with tool steps: the step format from svpo.json or `step_format=tool`
+wraps the policy so each step's code runs in the sandbox and its output joins the solution."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lm_eval.api.instance import Instance
+
+from svpo_harness.core.arith import arith_split
+from svpo_harness.core.step_format import ARITH, TOOL
+from svpo_harness.core.tool_policy import OUTPUT_OPEN, ToolStepPolicy
+from svpo_harness.lm_eval_model import SVPOLM
+from svpo_harness.lm_eval_search import _policy
+
+# no "\n\n" in `until`: the demo's variant ends an output with "\n</output>\n" + its "\n"
+GEN = {"until": ["Question:"], "max_gen_toks": 64, "do_sample": False, "temperature": 0.0}
+
+
+def _svpo(path, **args) -> SVPOLM:
+    return SVPOLM.create_from_arg_obj({"pretrained": str(path), "device": "cpu", **args})
+
+
+@pytest.fixture(scope="module")
+def tool_demo(tmp_path_factory) -> Path:
+    """The shipped demo model with a tool variant of its format: steps pause at " =" (it never
+    writes <code>, so its programs are empty, but every one of them runs in the sandbox)."""
+    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+
+    model = copy_shipped_demo_model(tmp_path_factory.mktemp("tool_demo") / "model")
+    meta = json.loads((model / "svpo.json").read_text())
+    meta["step_format"]["extra"] = {"code_end": " ="}
+    (model / "svpo.json").write_text(json.dumps(meta, indent=2))
+    return model
+
+
+def test_step_format_tool_wraps_the_policy_and_arith_does_not(micro_checkpoint):
+    assert isinstance(_policy(_svpo(micro_checkpoint, step_format="tool")), ToolStepPolicy)
+    plain = _policy(_svpo(micro_checkpoint))
+    assert not isinstance(plain, ToolStepPolicy) and plain.step_format.name == "arith"
+    wrapped = _policy(_svpo(micro_checkpoint, step_format="tool"))
+    assert wrapped.step_format == TOOL
+
+
+def test_search_output_carries_the_programs_output(tool_demo, tmp_path):
+    log = tmp_path / "search.jsonl"
+    lm = _svpo(tool_demo, decoding="sbs", beam_width=1, samples_per_step=2, search_log=str(log))
+    requests = [
+        Instance("generate_until", doc={}, arguments=(ARITH.prompt(p.question), dict(GEN)), idx=i)
+        for i, p in enumerate(arith_split("test", n=2))
+    ]
+    outputs = lm.generate_until(requests, disable_tqdm=True)
+    assert all(OUTPUT_OPEN in out for out in outputs)
+    assert _policy(lm).programs_run > 0
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted(r["output"] for r in records) == sorted(outputs)
+    for record in records:  # the generated tokens are the sampled ones, never the outputs
+        assert record["tokens_generated"] < sum(len(c["token_ids"]) for c in record["tree"])
