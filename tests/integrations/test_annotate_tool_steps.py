@@ -64,6 +64,17 @@ def test_tool_trees_mark_the_output_and_a_resumed_run_equals_an_uninterrupted_on
             assert rec.step_ids == node.train_ids() and rec.step_sampled_mask == train_mask(node)
             masked += 0 in rec.step_sampled_mask
     assert masked
+    # the collator scores only the sampled ids and reads the value after the output
+    from svpo_harness.engines.collate import collate, prepare_examples
+
+    tool_records = [r for r in records if r.KIND == "step_q" and 0 in r.step_sampled_mask]
+    examples, _ = prepare_examples(tool_records, 1024)
+    batch = collate(examples, pad_id=0)
+    for i, rec in enumerate(tool_records):
+        owned = batch.score_owner == i
+        sampled = [t for t, m in zip(rec.step_ids, rec.step_sampled_mask, strict=True) if m]
+        assert batch.score_target[owned].tolist() == sampled
+        assert int(batch.last_col[i]) == len(rec.prefix_ids) + len(rec.step_ids) - 1
     stats = json.loads((reference / "stats.json").read_text())
     # generated tokens count only what the policy sampled
     assert stats["tokens_generated"] < sum(
