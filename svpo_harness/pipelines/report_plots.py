@@ -5,7 +5,7 @@
 - ``<out>_acc_vs_tokens.png``: per task, strict accuracy against generated tokens per question
   (log x): colour = checkpoint (seeds pooled: mean, bars = s.d. over seeds), marker = decoding
   (report_groups); filled markers count from the search log, hollow ones from re-tokenized
-  responses; quoted rows grey stars.
+  responses; quoted rows grey stars; a point that would hide an earlier one is nudged right.
 """
 
 from __future__ import annotations
@@ -116,7 +116,8 @@ def _points(report: dict[str, Any], task: str) -> list[dict[str, Any]]:
     return points
 
 
-def _draw_task(ax: Any, points: list[dict[str, Any]], missing: list[str]) -> None:
+def _draw_task(ax: Any, points: list[dict[str, Any]], missing: list[str]) -> bool:
+    """Draw one task's panel; True when a point was nudged off another."""
     from matplotlib import ticker
     from matplotlib.lines import Line2D
 
@@ -124,11 +125,20 @@ def _draw_task(ax: Any, points: list[dict[str, Any]], missing: list[str]) -> Non
     decodings = list(dict.fromkeys(p["decoding"] for p in points if p["decoding"] != "quoted"))
     colour = {s: f"C{i % 10}" for i, s in enumerate(settings)}
     marker = {d: MARKERS[i % len(MARKERS)] for i, d in enumerate(decodings)}
+    placed: list[tuple[float, float]] = []
+    nudged = False
     for p in points:
         quoted = p["decoding"] == "quoted"
+        x = p["tokens_per_question"]
+        # a point on top of an earlier one (same accuracy, tokens within 3%) would hide it:
+        # nudge it right by 4% per point already there
+        under = sum(abs(a - p["acc"]) < 0.004 and abs(math.log(t / x)) < 0.03 for t, a in placed)
+        placed.append((x, p["acc"]))
+        x *= 1.04**under
+        nudged = nudged or under > 0
         c = "#888" if quoted else colour[p["setting"]]
         ax.errorbar(
-            p["tokens_per_question"],
+            x,
             p["acc"],
             yerr=p["spread"],
             fmt="*" if quoted else marker[p["decoding"]],
@@ -142,7 +152,7 @@ def _draw_task(ax: Any, points: list[dict[str, Any]], missing: list[str]) -> Non
         if len(points) <= 8 or quoted:  # few points: name each; many: the legends do it
             ax.annotate(
                 _wrap(p["setting"] + ("" if quoted else f", {p['decoding']}"), 28),
-                (p["tokens_per_question"], p["acc"]),
+                (x, p["acc"]),
                 fontsize=8,
                 textcoords="offset points",
                 xytext=(9, 5),
@@ -193,6 +203,7 @@ def _draw_task(ax: Any, points: list[dict[str, Any]], missing: list[str]) -> Non
         bbox_to_anchor=(1.01, 0.0),
         frameon=False,
     )
+    return nudged
 
 
 def plot_acc_vs_tokens(report: dict[str, Any], path: Path) -> Path:
@@ -204,7 +215,7 @@ def plot_acc_vs_tokens(report: dict[str, Any], path: Path) -> Path:
     )
     if not tasks:
         axes[0, 0].text(0.5, 0.5, "no row has a token count", ha="center", fontsize=12)
-    pooled = False
+    pooled = nudged = False
     for ax, task in zip(axes[:, 0], tasks, strict=False):
         points = _points(report, task)
         pooled = pooled or max(p["seeds"] for p in points) > 1
@@ -213,9 +224,11 @@ def plot_acc_vs_tokens(report: dict[str, Any], path: Path) -> Path:
             for r in report["rows"]
             if r["task"] == task and r["kind"] == "measured" and not r["tokens_per_question"]
         ]
-        _draw_task(ax, points, missing)
+        nudged = _draw_task(ax, points, missing) or nudged
         ax.set_title(task, fontsize=12, loc="left")
     note = "error bars: s.d. over seeds (one seed: ±1 s.e.)" if pooled else "error bars: ±1 s.e."
+    if nudged:
+        note += "\npoints that would hide one another are nudged right (4% of tokens each)"
     fig.suptitle(
         "Accuracy vs generated tokens per question\n"
         f"filled: counted in the search log; hollow: re-tokenized responses; {note}",
