@@ -65,7 +65,8 @@ def process_results(doc: dict[str, Any], results: list[str]) -> dict[str, float]
     return score_response(results[0] if results else "", str(doc["answer"]))
 
 
-# -- data: lm-eval calls custom_dataset(**metadata, **dataset_kwargs); model_args land in metadata.
+# -- data: lm-eval calls custom_dataset(**metadata, **dataset_kwargs); model_args land in metadata
+# (over the YAML's own), so `step_format=tool` and `pretrained` reach the loaders.
 def _load(name: str, split: str = "test", data_dir: str | None = None, step_format: str = "cot"):
     import datasets
 
@@ -77,9 +78,38 @@ def _load(name: str, split: str = "test", data_dir: str | None = None, step_form
     return datasets.DatasetDict({split: datasets.Dataset.from_list(rows)})
 
 
+def _checkpoint_format(pretrained: Any) -> str | None:
+    """The step format name in a local checkpoint's svpo.json (``pretrained`` model arg)."""
+    import json
+    from pathlib import Path
+
+    try:
+        meta = json.loads((Path(str(pretrained)) / "svpo.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return None
+    fmt = meta.get("step_format") if isinstance(meta, dict) else None
+    return fmt.get("name") if isinstance(fmt, dict) else None
+
+
+def prompt_format(step_format: str = "cot", pretrained: Any = None) -> str:
+    """The format a math task prompts with: ``step_format`` (the YAML's ``cot``, overridden by
+    ``--model_args step_format=tool``), or ``tool`` when the checkpoint records the tool format
+    (tool steps are prompted with their own template, never the ``cot`` one)."""
+    if step_format == "cot" and pretrained and _checkpoint_format(pretrained) == "tool":
+        return "tool"
+    return step_format
+
+
 def _loader(name: str):
-    def load(data_dir: str | None = None, split: str = "test", **_: Any):
-        return _load(name, split=split, data_dir=data_dir)
+    def load(
+        data_dir: str | None = None,
+        split: str = "test",
+        step_format: str = "cot",
+        pretrained: Any = None,
+        **_: Any,
+    ):
+        fmt = prompt_format(step_format, pretrained)
+        return _load(name, split=split, data_dir=data_dir, step_format=fmt)
 
     load.__name__ = f"load_{name}"
     return load

@@ -58,3 +58,25 @@ def test_search_output_carries_the_programs_output(tool_demo, tmp_path):
     assert sorted(r["output"] for r in records) == sorted(outputs)
     for record in records:  # the generated tokens are the sampled ones, never the outputs
         assert record["tokens_generated"] < sum(len(c["token_ids"]) for c in record["tree"])
+
+
+def test_math_tasks_prompt_with_the_tool_template(tmp_path, shared_data, micro_checkpoint):
+    import importlib.util
+
+    from svpo_harness.lm_eval_plugin import tasks_dir
+
+    spec = importlib.util.spec_from_file_location("svpo_task_utils", tasks_dir() / "utils.py")
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    tool_ckpt = tmp_path / "tool_ckpt"
+    tool_ckpt.mkdir()
+    meta = json.loads((Path(micro_checkpoint) / "svpo.json").read_text())
+    (tool_ckpt / "svpo.json").write_text(json.dumps({**meta, "step_format": TOOL.to_dict()}))
+    assert utils.prompt_format("cot", str(tool_ckpt)) == "tool"  # from svpo.json
+    assert utils.prompt_format("cot", str(micro_checkpoint)) == "cot"  # an arith checkpoint
+    assert utils.prompt_format("tool", None) == "tool"  # step_format=tool in model_args
+    ds = utils.load_gsm8k(data_dir=str(shared_data), pretrained=str(tool_ckpt))
+    doc = ds["test"][0]
+    assert utils.doc_to_text(doc) == TOOL.prompt(doc["question"])
+    plain = utils.load_gsm8k(data_dir=str(shared_data))["test"][0]
+    assert "<question>" not in utils.doc_to_text(plain)
