@@ -12,8 +12,10 @@ Workload: 8 chat prompts, 4 samples each (temperature 0.7, seeds fixed), 48-toke
 - ``sample_steps`` with and without values on the same requests (same seeds: same steps; the
   caches are warm from a first call): (with - without) / samples = time per value read in
   sampling;
-- ``values`` on the 32 ``state + step`` sequences: first read (the step tokens are new to the
-  pooling engine) and a repeat (prefix cache hits; HF recomputes every forward).
+- ``values`` on the 32 ``state + step`` sequences with one token added (new to the pooling
+  engine, the rest cached), the same 32 again (prefix cache hits; HF recomputes every
+  forward), and on 32 freshly sampled steps (other seeds; the step's tokens are new to the
+  pooling engine, the prompt is cached): the vLLM backend's value read in sampling.
 Times are medians of ``--reps`` runs, as [wall, CPU of this process]: the machine's cores are
 shared, and CPU time is what a value read costs whatever else runs.
 """
@@ -119,6 +121,13 @@ def run_one(backend: str, ckpt: Path, reps: int) -> dict:
     fresh = [s + (s[-1],) for s in states]  # one new token each: never read before
     first = timed(lambda: policy.values(fresh), 1)
     repeat = timed(lambda: policy.values(states), reps)
+    # New steps (other seeds), then their values: what a value read costs the vLLM backend in
+    # sampling (the pooling engine prefills the step's tokens; the state is in its cache).
+    others = [StepRequest(r.state_ids, r.n, r.seed + 100, r.temperature, 48) for r in reqs]
+    new = policy.sample_steps(others, with_values=False)
+    pairs = zip(others, new, strict=True)
+    steps = [r.state_ids + s.ids_for_value for r, ss in pairs for s in ss]
+    step_read = timed(lambda: policy.values(steps), 1)
     ms = lambda seconds: round(1000 * seconds / n, 2)  # noqa: E731  (per value)
     return {
         "backend": backend,
@@ -133,6 +142,7 @@ def run_one(backend: str, ckpt: Path, reps: int) -> dict:
         "ms_per_value_in_sampling": [ms(w - o) for w, o in zip(with_values, without, strict=True)],
         "ms_per_value_read_new": [ms(x) for x in first],
         "ms_per_value_read_repeat": [ms(x) for x in repeat],
+        "ms_per_value_read_new_step": [ms(x) for x in step_read],
     }
 
 

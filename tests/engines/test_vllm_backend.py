@@ -190,6 +190,17 @@ def test_lm_eval_svpo_backend_vllm_runs_arith(checkpoint, tmp_path) -> None:
 @pytest.mark.slow
 @needs_vllm
 def test_svpo_annotate_backend_vllm_grows_trees(checkpoint, tmp_path) -> None:
+    from svpo_harness.engines.backends.hf import HFStepPolicy
+    from svpo_harness.engines.value_head import VALUE_HEAD_FILE, ValueHead
+
+    # The same weights with an unscaled head (the scaled one saturates tanh at 1.0 on SmolLM2):
+    # values in (-1, 1) that differ from node to node.
+    model = tmp_path / "ckpt"
+    model.mkdir()
+    for item in checkpoint.iterdir():
+        if item.name != VALUE_HEAD_FILE:
+            (model / item.name).symlink_to(item)
+    ValueHead(576, generator=torch.Generator().manual_seed(1)).save(model)
     out = tmp_path / "ann"
     env = {
         **os.environ,
@@ -201,7 +212,7 @@ def test_svpo_annotate_backend_vllm_grows_trees(checkpoint, tmp_path) -> None:
     }
     cmd = [
         sys.executable, "-m", "svpo_harness.cli", "annotate", "--backend", "vllm",
-        "--model", str(checkpoint), "--data", "arith:train", "--out", str(out), "--limit", "2",
+        "--model", str(model), "--data", "arith:train", "--out", str(out), "--limit", "2",
         "--simulations", "3", "--children", "2", "--max-depth", "3", "--max-step-tokens", "24",
         "--dtype", "float32", "--leaf-value", "head",
     ]  # fmt: skip
@@ -211,9 +222,13 @@ def test_svpo_annotate_backend_vllm_grows_trees(checkpoint, tmp_path) -> None:
     assert len(trees) == 2
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["settings"]["backend"] == "vllm"
+    hf = HFStepPolicy.from_checkpoint(model, device="cpu", dtype="float32")
     for tree in trees:
         nodes = tree["nodes"]
         assert len(nodes) > 2  # the root expanded: steps sampled on vLLM
-        # --leaf-value head: values read by the pooling engine and our head, in (-1, 1)
+        # --leaf-value head: values read by the pooling engine and our head
         values = [n["value"] for n in nodes if n.get("value") is not None]
-        assert values and all(-1 < v < 1 for v in values) and len(set(values)) > 1
+        assert len(values) == len(nodes) and all(-1 < v < 1 for v in values)
+        assert len(set(values)) > 1
+        # the root's value is the HF backend's value of the same prompt ids
+        assert values[0] == pytest.approx(hf.values([tree["prompt_ids"]])[0], abs=1e-3)
