@@ -30,8 +30,9 @@ log = logging.getLogger("svpo_harness.lm_eval")
 def _policy(lm: Any):
     """One HFStepPolicy per model object, built on first use (the weights are HFLM's own);
     a tool step format (svpo.json or ``step_format=tool``) wraps it to run each step's code."""
+    from svpo_harness.core.tool_policy import with_tools
+
     if getattr(lm, "_svpo_policy", None) is None:
-        from svpo_harness.core.tool_policy import with_tools
         from svpo_harness.engines.backends.hf import HFStepPolicy, _eos_ids
 
         policy = HFStepPolicy(
@@ -45,7 +46,9 @@ def _policy(lm: Any):
             prefix_cache=bool(lm.search_args["prefix_cache"]),
             prefix_cache_mb=float(lm.search_args["prefix_cache_mb"]),
         )
-        lm._svpo_policy = with_tools(policy)
+        lm._svpo_policy = policy
+    # Also a policy another backend set (vLLM): one without tool support fails here, clearly.
+    lm._svpo_policy = with_tools(lm._svpo_policy)
     return lm._svpo_policy
 
 

@@ -83,8 +83,9 @@ class ToolStepPolicy:
             )
         if not callable(getattr(inner, "encode_continuation", None)):
             raise ValueError(
-                f"{type(inner).__name__} has no encode_continuation(context_ids, text): "
-                "tool steps need it to insert a program's output as ids"
+                f"step format {fmt.name!r} (tool steps) is not supported by "
+                f"{type(inner).__name__} yet: it needs encode_continuation(context_ids, text) "
+                "and a stop at the code end (the transformers backend has both)"
             )
         if not timeout > 0 or max_output_chars < 1:
             raise ValueError("timeout must be > 0 and max_output_chars >= 1")

@@ -12,7 +12,7 @@ from svpo_harness.core.mcts import MCTSOptions, MCTSQuestion, grow_trees
 from svpo_harness.core.pairs import train_mask
 from svpo_harness.core.policy import StepRequest
 from svpo_harness.core.step_format import ARITH, COT, TOOL, get_step_format
-from svpo_harness.core.tool_policy import ToolStepPolicy, format_output, step_code
+from svpo_harness.core.tool_policy import ToolStepPolicy, format_output, step_code, with_tools
 
 FMT = MarkedFormat(
     name="tooltest",
@@ -51,6 +51,15 @@ def test_the_tool_format_is_registered_and_round_trips():
         TOOL.with_overrides(extra={"code_end": "</step>\n"})
     with pytest.raises(ValueError, match="not a tool format"):
         ToolStepPolicy(ScriptedPolicy())
+
+    class NoContinuation(ScriptedPolicy):  # e.g. a backend without tool support (vLLM today)
+        encode_continuation = None
+
+    with pytest.raises(ValueError, match="not supported by NoContinuation"):
+        ToolStepPolicy(NoContinuation(step_format=FMT))
+    assert with_tools(ScriptedPolicy()).__class__ is ScriptedPolicy  # other formats: unwrapped
+    wrapped = with_tools(ScriptedPolicy(step_format=FMT))
+    assert isinstance(wrapped, ToolStepPolicy) and with_tools(wrapped) is wrapped
 
 
 def test_code_and_output_helpers():
