@@ -20,7 +20,9 @@ questions/s = questions / that wall time. The driver's overhead per question is 
 process's CPU time over the loop (Ray's client threads, unpickling, writing) / questions. A
 single-process run on one thread (no Ray) of the same questions gives Ray's cost per worker.
 The machine's load average and CPU busy share during each run are printed: other processes on
-the same cores slow the 2-worker run most.
+the same cores slow the 2-worker run most. So are the workers' own CPU seconds (each actor's
+process time) and the cores they got per wall second; questions / worker CPU second x workers is
+the rate with a free core per worker, which other load does not change.
 """
 
 from __future__ import annotations
@@ -104,6 +106,10 @@ def run_ray(cfg, opts, questions, workers: int) -> dict:
         pool.close()
         result["workers_cpu_s"] = round(cpu1[0] - cpu0, 3)
         result["workers_cpu_per_wall"] = round(result["workers_cpu_s"] / result["wall_s"], 3)
+        # what the workers would do with a free core each (other load on the machine does not
+        # change the CPU a tree costs, only how much of it a worker gets per wall second)
+        per_core = len(questions) / result["workers_cpu_s"]
+        result["questions_per_s_one_core_each"] = round(workers * per_core, 4)
         for f in files:
             f.close()
         result["trees"] = sum(1 for _ in open(Path(tmp) / "trees.jsonl"))
@@ -186,7 +192,11 @@ def main(argv: list[str] | None = None) -> None:
         f"{two['questions_per_s']:.3f} ({results['speedup_2_vs_1']:.2f}x; target >= 1.7x); "
         f"driver CPU per question {one['driver_cpu_ms_per_question']:.1f} ms (1 worker), "
         f"{two['driver_cpu_ms_per_question']:.1f} ms (2 workers); single process on 1 thread "
-        f"{results['single_process_1_thread']['questions_per_s']:.3f} questions/s"
+        f"{results['single_process_1_thread']['questions_per_s']:.3f} questions/s; "
+        f"workers had {one['workers_cpu_per_wall']:.2f} / {two['workers_cpu_per_wall']:.2f} cores; "
+        f"with a free core each: {one['questions_per_s_one_core_each']:.3f} / "
+        f"{two['questions_per_s_one_core_each']:.3f} questions/s "
+        f"({two['questions_per_s_one_core_each'] / one['questions_per_s_one_core_each']:.2f}x)"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
