@@ -24,15 +24,12 @@ COT_TEMPLATE = (
 # The synthetic arithmetic world (svpo_harness.core.arith) is written one step per line and the
 # tiny demo model is trained from scratch on exactly this template.
 ARITH_TEMPLATE = "Question: {question}\nAnswer:\n"
-# Tool-integrated steps, the reference's (AlphaMath/SVPO) layout: a step stops after its code,
-# the code runs in the sandbox and its output is inserted (core.tool_policy), then the step ends.
-TOOL_TEMPLATE = (
-    "Solve the following math problem step by step. Write each step as\n"
-    "<step>\n<p>\nyour reasoning\n</p>\n<code>\nPython code that prints what it computes\n"
-    "</code>\n<output>\nwhat the code printed\n</output>\n</step>\n"
-    "and finish with\n<step>\n<p>\nFinal Answer: ANSWER\n</p>\n</step>\n\n"
-    "<question>\n{question}\n</question>\n"
-)
+# Tool-integrated steps, the reference's (AlphaMath/SVPO, Super_MARIO) layout, which its released
+# models were trained on: the bare question tag, then steps
+# "<step>\n<p>\nthought\n</p>\n<code>\ncode\n</code>\n<output>\noutput\n</output>\n</step>\n"
+# and a final "<step>\n<p>\nthought\n</p>\n<p>\nFinal Answer: ...\n</p>\n</step>\n". A step stops
+# after its code, the code runs in the sandbox and its output is inserted (core.tool_policy).
+TOOL_TEMPLATE = "<question> {question} </question>\n"
 # StepFormat.extra key: a string that also ends a step (before the delimiter) and means "run the
 # code now"; only the tool format has one.
 CODE_END = "code_end"

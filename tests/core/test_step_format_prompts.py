@@ -13,13 +13,7 @@ EXPECTED = {
         "\n\nProblem: What is 2 + {3}?\n\nSolution:\n"
     ),
     "arith": "Question: What is 2 + {3}?\nAnswer:\n",
-    "tool": (
-        "Solve the following math problem step by step. Write each step as\n"
-        "<step>\n<p>\nyour reasoning\n</p>\n<code>\nPython code that prints what it computes\n"
-        "</code>\n<output>\nwhat the code printed\n</output>\n</step>\n"
-        "and finish with\n<step>\n<p>\nFinal Answer: ANSWER\n</p>\n</step>\n\n"
-        "<question>\nWhat is 2 + {3}?\n</question>\n"
-    ),
+    "tool": "<question> What is 2 + {3}? </question>\n",
 }
 
 
