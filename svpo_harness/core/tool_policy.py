@@ -12,12 +12,17 @@ appended to it as ids the policy did not sample (``StepSample.sampled_mask`` 0):
 - their ids come from ``inner.encode_continuation(context, text)``: the text encoded where it
   follows the stored ids (method.md 2.1), the stored ids never re-encoded.
 
-The output shown is the program's stdout, or the last line of its error (the reference shows the
-error's last line: ``ZeroDivisionError: division by zero``, ``timed out after 5 s``), capped.
+What the model sees follows the reference's Python tool, which its released models were trained
+with: a program that prints nothing shows the value of its last expression (as in a notebook);
+a lone float is shown rounded to 4 decimals when that is shorter; an error shows its last line
+(``ZeroDivisionError: division by zero``, ``timed out after 5 s``); more than
+``max_output_chars`` keeps the first and last halves around ``...``.
 """
 
 from __future__ import annotations
 
+import ast
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -26,7 +31,7 @@ from svpo_harness.core.policy import StepRequest, StepSample
 from svpo_harness.core.step_format import StepFormat
 
 DEFAULT_TIMEOUT = 5.0  # seconds of wall time per program
-DEFAULT_MAX_OUTPUT_CHARS = 512
+DEFAULT_MAX_OUTPUT_CHARS = 500  # the reference's cap
 CODE_START = "<code>"
 # What follows ``</code>``: the output, then the step's end (the format's delimiter).
 OUTPUT_OPEN, OUTPUT_CLOSE = "\n<output>\n", "\n</output>\n"
@@ -49,15 +54,41 @@ def step_code(text: str, code_end: str) -> str:
     return body[start + len(CODE_START) :].strip("\n") if start >= 0 else ""
 
 
+def as_program(code: str) -> str:
+    """``code``, or, when it calls ``print`` nowhere and ends with an expression, ``code`` that
+    also prints that expression's value (unless None). Code that does not parse is returned as
+    written: the sandbox reports its SyntaxError."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    prints = any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "print"
+        for n in ast.walk(tree)
+    )
+    if prints or not tree.body or not isinstance(tree.body[-1], ast.Expr):
+        return code
+    last = ast.unparse(tree.body[-1].value)
+    tail = f"__value = ({last})\nif __value is not None:\n    print(__value)\n"
+    return ast.unparse(ast.Module(body=tree.body[:-1], type_ignores=[])) + "\n" + tail
+
+
 def format_output(stdout: str, error: str | None, max_chars: int) -> str:
-    """What the model sees of a run: stdout, or the error's last line; at most ``max_chars``."""
+    """What the model sees of a run (see the module doc), at most ``max_chars`` + 3."""
     if error is not None:
         lines = [line for line in error.strip().splitlines() if line.strip()]
         shown = lines[-1].strip() if lines else "Error"
     else:
         shown = stdout.strip("\n")
+        try:
+            number = float(shown)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number) and len(str(round(number, 4))) < len(shown):
+            shown = str(round(number, 4))
     if len(shown) > max_chars:
-        shown = shown[:max_chars] + "..."
+        half = max_chars // 2
+        shown = shown[:half] + "..." + shown[len(shown) - half :]
     return shown
 
 
@@ -140,7 +171,7 @@ class ToolStepPolicy:
         if not todo:
             return out
         code_end = self.step_format.code_end or ""
-        codes = [step_code(out[r][j].text, code_end) for r, j in todo]
+        codes = [as_program(step_code(out[r][j].text, code_end)) for r, j in todo]
         unique = list(dict.fromkeys(codes))  # siblings often write the same program
         self.programs_run += len(unique)
         ran = dict(zip(unique, self._run(unique, self.timeout), strict=True))

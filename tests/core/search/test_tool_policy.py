@@ -12,7 +12,13 @@ from svpo_harness.core.mcts import MCTSOptions, MCTSQuestion, grow_trees
 from svpo_harness.core.pairs import train_mask
 from svpo_harness.core.policy import StepRequest
 from svpo_harness.core.step_format import ARITH, COT, TOOL, get_step_format
-from svpo_harness.core.tool_policy import ToolStepPolicy, format_output, step_code, with_tools
+from svpo_harness.core.tool_policy import (
+    ToolStepPolicy,
+    as_program,
+    format_output,
+    step_code,
+    with_tools,
+)
 
 FMT = MarkedFormat(
     name="tooltest",
@@ -68,7 +74,15 @@ def test_code_and_output_helpers():
     assert format_output("42\n", None, 512) == "42"
     err = 'Traceback (most recent call last):\n  File "<sandbox>"\nZeroDivisionError: division'
     assert format_output("", err, 512) == "ZeroDivisionError: division"
-    assert format_output("x" * 600, None, 512) == "x" * 512 + "..."
+    assert format_output("ab" * 300, None, 500) == "ab" * 125 + "..." + "ab" * 125
+    assert format_output("0.3333333333333333\n", None, 500) == "0.3333"
+    assert format_output("2.5\n", None, 500) == "2.5" and format_output("1e400", None, 9) == "1e400"
+    assert (
+        as_program("x = 2\nx * 3")
+        == "x = 2\n__value = (x * 3)\nif __value is not None:\n    print(__value)\n"
+    )
+    for unchanged in ("print(1)\n2", "x = 1", "if x:\n    print(x)\nx", "def f(:"):
+        assert as_program(unchanged) == unchanged
 
 
 def test_output_is_inserted_unsampled_and_the_value_is_read_after_it():
@@ -110,7 +124,7 @@ def tool_steps(question: str, prefix: str, seed: int, j: int) -> Step:
     depth = prefix.count("</step>")
     if depth >= 2:
         return Step(f"<step><p>The answer is {rng.randint(1, 3)}</p></step>\n", 0.5)
-    code = rng.choice(["print(1 + 2)", "1 / 0", "while True:\n    pass", "print(undefined)"])
+    code = rng.choice(["x = 1\nx + 2", "1 / 0", "while True:\n    pass", "print(undefined)"])
     return code_step(code, value=0.0, logprob=rng.uniform(-2, -0.1))
 
 
