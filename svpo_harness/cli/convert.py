@@ -35,10 +35,10 @@ import click
 )
 @click.option(
     "--step-format",
-    type=click.Choice(["cot", "arith"]),
+    type=click.Choice(["tool", "cot", "arith"]),
     default=None,
-    help="--from-mario: step format to record (default cot, the closest to the released "
-    "models' tool-integrated format, which is not implemented here).",
+    help="--from-mario: step format to record (default tool, the released models' "
+    "tool-integrated format).",
 )
 @click.option(
     "--dtype",

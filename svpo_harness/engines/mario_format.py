@@ -50,14 +50,13 @@ MARIO_DROPOUT = 0.1  # trl's default when the config has no summary_dropout_prob
 HEAD_DTYPE = torch.bfloat16  # what the released value_head.pth holds
 # The released models write tool-integrated steps (prompt "<question> {q} </question>\n", steps
 # "<step><p>...</p><code>...</code><output>...</output></step>", stops at </code> and </step>,
-# code run between steps). No such step format exists here yet (method.md section 2, "later
-# milestone"): conversion records the closest one, cot, unless told otherwise.
+# code run between steps): the `tool` step format (core.step_format, core.tool_policy), recorded
+# unless told otherwise.
+MARIO_STEP_FORMAT = "tool"
 MARIO_FORMAT_NOTE = (
-    "the released SVPO/AlphaMath models use the reference's tool-integrated step format "
-    "(<step><p>thought</p><code>python</code><output>result</output></step>, stops at </code> "
-    "and </step>, code executed between steps), which svpo-harness does not implement yet; "
-    "recorded step format {name!r} instead, so decoding with this checkpoint prompts it off "
-    "its training format"
+    "recorded step format {name!r}; the released SVPO/AlphaMath models were trained on the "
+    "tool-integrated format ('tool'), so decoding with this checkpoint prompts it off its "
+    "training format"
 )
 
 
@@ -167,8 +166,8 @@ def import_mario(
             f"converted anyway since {MARIO_HEAD_FILE} is there"
         )
     dropout = float(config.get(DROPOUT_KEY) or 0.0) if DROPOUT_KEY in config else MARIO_DROPOUT
-    fmt = get_step_format(step_format or "cot")
-    if step_format is None:
+    fmt = get_step_format(step_format or MARIO_STEP_FORMAT)
+    if fmt.name != MARIO_STEP_FORMAT:
         notes.append(MARIO_FORMAT_NOTE.format(name=fmt.name))
 
     loaded = load_checkpoint(folder, dtype=dtype, value_head="none", step_format=fmt)
@@ -188,7 +187,7 @@ def import_mario(
                 "value_head_dropout": dropout,
                 "value_model_flag": config.get(VALUE_MODEL_FLAG) is True,
                 "step_format_recorded": fmt.name,
-                "source_step_format": "mario-tool (not implemented here)",
+                "source_step_format": "mario-tool",
             }
         },
     )
@@ -226,7 +225,7 @@ def export_mario(
     )
     if lost > 0:
         notes.append(f"value head rounded from fp32 to bf16 (largest weight change {lost:.2e})")
-    if loaded.step_format.name != "cot" or loaded.meta.chat_template:
+    if loaded.step_format.name != MARIO_STEP_FORMAT or loaded.meta.chat_template:
         notes.append(
             f"step format {loaded.step_format.name!r} and chat template are not part of the "
             "MARIO layout; prompt the exported model as this checkpoint was trained"

@@ -66,7 +66,7 @@ def converted(mario_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     )
     assert result.exit_code == 0, result.output
     assert f"wrote {out}" in result.output
-    assert "tool-integrated step format" in result.output  # the format caveat is said
+    assert "off its training format" not in result.output  # the released format: no caveat
     return out
 
 
@@ -110,7 +110,7 @@ def test_logits_equal_the_source_model(mario_dir, converted, tiny_tokenizer):
 def test_svpo_json_records_the_conversion(mario_dir, converted):
     meta = json.loads((converted / "svpo.json").read_text())
     assert meta["policy"] == "full"
-    assert meta["step_format"]["name"] == "cot"
+    assert meta["step_format"]["name"] == "tool"  # the released models' format
     assert meta["value_head"] == {"hidden_size": HIDDEN, "dropout": 0.1}
     info = meta["training"]["converted_from_mario"]
     assert info["source"] == str(mario_dir.resolve())
@@ -304,7 +304,9 @@ def test_converted_checkpoint_evaluates_with_stock_lm_eval(tmp_path):
         {WEIGHT_KEY: head.weight.detach().bfloat16(), BIAS_KEY: head.bias.detach().bfloat16()},
         src / MARIO_HEAD_FILE,
     )
-    ckpt = import_mario(src, tmp_path / "ckpt", step_format="arith").out
+    result = import_mario(src, tmp_path / "ckpt", step_format="arith")
+    assert any("off its training format" in note for note in result.notes)  # not 'tool': said
+    ckpt = result.out
 
     def run(model: Path, name: str) -> list[str]:
         out = tmp_path / name
