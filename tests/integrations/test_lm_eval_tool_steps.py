@@ -10,6 +10,7 @@ import pytest
 from lm_eval.api.instance import Instance
 
 from svpo_harness.core.arith import arith_split
+from svpo_harness.core.search import DECODINGS
 from svpo_harness.core.step_format import ARITH, TOOL
 from svpo_harness.core.tool_policy import OUTPUT_OPEN, ToolStepPolicy
 from svpo_harness.lm_eval_model import SVPOLM
@@ -44,9 +45,18 @@ def test_step_format_tool_wraps_the_policy_and_arith_does_not(micro_checkpoint):
     assert wrapped.step_format == TOOL
 
 
-def test_search_output_carries_the_programs_output(tool_demo, tmp_path):
+@pytest.mark.parametrize("decoding", DECODINGS)
+def test_search_output_carries_the_programs_output(tool_demo, tmp_path, decoding):
     log = tmp_path / "search.jsonl"
-    lm = _svpo(tool_demo, decoding="sbs", beam_width=1, samples_per_step=2, search_log=str(log))
+    lm = _svpo(
+        tool_demo,
+        decoding=decoding,
+        beam_width=1,
+        samples_per_step=2,
+        num_samples=2,
+        simulations=4,
+        search_log=str(log),
+    )
     requests = [
         Instance("generate_until", doc={}, arguments=(ARITH.prompt(p.question), dict(GEN)), idx=i)
         for i, p in enumerate(arith_split("test", n=2))
