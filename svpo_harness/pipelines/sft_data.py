@@ -18,6 +18,9 @@ from svpo_harness.core.step_format import StepFormat
 class TokenExample:
     input_ids: tuple[int, ...]
     prompt_len: int  # tokens before the solution: no loss on them
+    # Per id after the prompt: 1 = in the loss, 0 = not sampled by the policy (a tool's output,
+    # from a path record's step_sampled_masks). Empty = all 1.
+    scored: tuple[int, ...] = ()
 
     @property
     def n_target_tokens(self) -> int:
@@ -68,13 +71,15 @@ def build_sft_data(
         raise ValueError("the tokenizer has no EOS token: SFT needs one to teach the model to stop")
     data = SFTData(examples=[])
 
-    def add(prompt_ids: list[int], target_ids: list[int]) -> None:
+    def add(prompt_ids: list[int], target_ids: list[int], mask: list[int] | None = None) -> None:
         ids = prompt_ids + target_ids + [eos]
+        scored = [*mask, 1] if mask is not None and 0 in mask else []
         if len(ids) > max_length:
             data.truncated += 1
             ids = ids[:max_length]
+            scored = scored[: max(0, max_length - len(prompt_ids))]
         if len(ids) > len(prompt_ids):
-            data.examples.append(TokenExample(tuple(ids), len(prompt_ids)))
+            data.examples.append(TokenExample(tuple(ids), len(prompt_ids), tuple(scored)))
 
     def add_text(question: str, steps: list[str]) -> None:
         prompt = step_format.prompt(question)
@@ -103,7 +108,13 @@ def build_sft_data(
             add_text(record.question, list(record.steps))
         elif isinstance(record, PathRecord):
             steps = [i for step in record.step_ids for i in step]
-            add(list(record.prompt_ids), steps)
+            masks = record.step_sampled_masks or ((),) * len(record.step_ids)
+            mask = [
+                m
+                for step, sm in zip(record.step_ids, masks, strict=True)
+                for m in (sm or (1,) * len(step))
+            ]
+            add(list(record.prompt_ids), steps, mask)  # a tool's output ids get no loss
     if not data.examples:
         raise ValueError(f"{path}: no sft or path records found")
     return data

@@ -222,12 +222,13 @@ def last_reports(reports: list[dict[str, float]]) -> dict[str, float]:
 
 
 def sft_examples(data: Any) -> list[Any]:
-    """SFT examples as ``path`` rows: the prompt is the prefix, every solution id is scored."""
+    """SFT examples as ``path`` rows: the prompt is the prefix, every solution id is scored
+    but those a path record marks as not sampled (a tool's output)."""
     from svpo_harness.engines.collate import Example, Row
 
     out = []
     for i, ex in enumerate(data.examples):
-        scored = (1,) * (len(ex.input_ids) - ex.prompt_len)
+        scored = ex.scored or (1,) * (len(ex.input_ids) - ex.prompt_len)
         row = Row(ex.input_ids, ex.prompt_len, scored, "path", None, f"sft-{i}")
         out.append(Example("path", (row,)))
     return out

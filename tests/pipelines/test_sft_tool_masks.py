@@ -1,0 +1,56 @@
+"""SFT on annotated paths: ids a path marks as not sampled (a tool's output) get no loss."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import pytest
+
+from svpo_harness.core.schemas import PathRecord
+from svpo_harness.core.step_format import ARITH
+from svpo_harness.pipelines.sft_data import build_sft_data
+from svpo_harness.pipelines.train import sft_examples
+
+
+def _path(qid: str, steps, masks=()) -> dict:
+    record = PathRecord(
+        question_id=qid,
+        question="q",
+        prompt_ids=(1, 40, 41),
+        step_ids=tuple(tuple(s) for s in steps),
+        step_texts=("",) * len(steps),
+        answer="5",
+        tokenizer_fingerprint="fp",
+        step_format="arith",
+        step_sampled_masks=tuple(tuple(m) for m in masks),
+    )
+    data = {"type": "path", **asdict(record)}
+    return json.loads(json.dumps(data))
+
+
+@pytest.fixture()
+def tokenizer(micro_model):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(micro_model)
+
+
+def test_path_masks_reach_the_sft_rows(tokenizer, tmp_path):
+    eos = tokenizer.eos_token_id
+    data = tmp_path / "paths.jsonl"
+    rows = [
+        _path("tool", [(50, 51, 52, 53), (54, 55)], [(1, 1, 0, 0), ()]),
+        _path("plain", [(50, 51), (54,)]),
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    sft = build_sft_data(str(data), tokenizer, ARITH, max_length=64)
+    tool, plain = sft.examples
+    assert tool.input_ids == (1, 40, 41, 50, 51, 52, 53, 54, 55, eos)
+    assert tool.scored == (1, 1, 0, 0, 1, 1, 1)  # EOS is scored
+    assert plain.scored == ()
+    examples = sft_examples(sft)
+    assert examples[0].rows[0].scored == (1, 1, 0, 0, 1, 1, 1)
+    assert examples[1].rows[0].scored == (1,) * 4
+    cut = build_sft_data(str(data), tokenizer, ARITH, max_length=6).examples[0]
+    assert cut.input_ids == (1, 40, 41, 50, 51, 52) and cut.scored == (1, 1, 0)
