@@ -108,6 +108,12 @@ def _load_policy(cfg: AnnotateConfig) -> Any:
     return HFStepPolicy.from_checkpoint(cfg.model, device=cfg.device, dtype=cfg.dtype)
 
 
+def _ray_workers(cfg: AnnotateConfig) -> Any:
+    from svpo_harness.pipelines.annotate_ray import RayWorkers
+
+    return RayWorkers.start(cfg)
+
+
 def _grader(timeout: float):
     from svpo_harness.grading import grade_many
 
