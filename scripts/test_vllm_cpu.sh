@@ -6,7 +6,7 @@
 #
 # Small and slow on purpose: SmolLM2-135M in fp32, engines in this process
 # (VLLM_ENABLE_V1_MULTIPROCESSING=0) with enforce_eager (no torch.compile), 1 GiB of KV cache
-# per engine (VLLM_CPU_KVCACHE_SPACE), niced. About 3 minutes on 2 cores.
+# per engine (VLLM_CPU_KVCACHE_SPACE), niced. About 10 minutes on 2 shared cores (5 tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-/work/venv-vllm}
