@@ -59,6 +59,46 @@ def solution_ids(
     return list(tokenizer(solution, add_special_tokens=False)["input_ids"]), True
 
 
+def inserted_spans(text: str, step_format: StepFormat) -> list[tuple[int, int]]:
+    """Character spans of ``text`` that a tool inserts (core.tool_policy): from each code end
+    followed by ``<output>`` to the end of that step (its delimiter included)."""
+    from svpo_harness.core.tool_policy import OUTPUT_OPEN
+
+    if step_format.code_end is None:
+        return []
+    marker = step_format.code_end + OUTPUT_OPEN
+    spans = []
+    at = text.find(marker)
+    while at >= 0:
+        start = at + len(step_format.code_end)
+        stop = text.find(step_format.delimiter, start)
+        end = len(text) if stop < 0 else stop + len(step_format.delimiter)
+        spans.append((start, end))
+        at = text.find(marker, end)
+    return spans
+
+
+def tool_solution_ids(
+    tokenizer: Any, prompt_ids: list[int], solution: str, step_format: StepFormat
+) -> tuple[list[int], list[int]]:
+    """Ids and sampled mask of a tool-format solution, encoded piece by piece as search makes
+    them: the written parts and the tools' outputs each continue the ids before them
+    (method.md 2.1); the outputs are marked 0 (no loss)."""
+    from svpo_harness.engines.tokenization import continuation_ids
+
+    ids: list[int] = []
+    mask: list[int] = []
+    pos = 0
+    for start, end in [*inserted_spans(solution, step_format), (len(solution), len(solution))]:
+        for text, flag in ((solution[pos:start], 1), (solution[start:end], 0)):
+            if text:
+                piece = continuation_ids(tokenizer, prompt_ids + ids, text)
+                ids += piece
+                mask += [flag] * len(piece)
+        pos = end
+    return ids, mask
+
+
 def build_sft_data(
     source: str, tokenizer: Any, step_format: StepFormat, max_length: int, arith_n: int = 20000
 ) -> SFTData:
@@ -84,9 +124,11 @@ def build_sft_data(
     def add_text(question: str, steps: list[str]) -> None:
         prompt = step_format.prompt(question)
         prompt_ids = encode_prompt_ids(tokenizer, step_format, question)
-        target, merged = solution_ids(
-            tokenizer, prompt, prompt_ids, step_format.delimiter.join(steps)
-        )
+        solution = step_format.delimiter.join(steps)
+        if step_format.code_end is not None:  # tool steps: their outputs get no loss
+            add(prompt_ids, *tool_solution_ids(tokenizer, prompt_ids, solution, step_format))
+            return
+        target, merged = solution_ids(tokenizer, prompt, prompt_ids, solution)
         data.boundary_retokenized += merged
         add(prompt_ids, target)
 
