@@ -96,8 +96,8 @@ def test_run_many_keeps_order_and_survives_bad_programs(sandbox_ready):
     res = run_many(codes, timeout=1.0, limits=SMALL, processes=2)
     assert time.monotonic() - t0 < 60  # ended (three of them would run forever), not a speed test
     for i, r in enumerate(res):
-        if i == 3:
-            assert r.timed_out and r.stdout == ""
+        if i == 3:  # the wall limit or the CPU limit (SIGXCPU), whichever the scheduler lets first
+            assert r.stdout == "" and (r.timed_out or r.error == "CPU time limit exceeded"), r
         elif i in (7, 11):
             # the memory and process limits end these; on a loaded machine the wall limit may
             # come first (the hostile suite checks each limit alone)
