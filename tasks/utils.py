@@ -91,11 +91,11 @@ def _checkpoint_format(pretrained: Any) -> str | None:
     return fmt.get("name") if isinstance(fmt, dict) else None
 
 
-def prompt_format(step_format: str = "cot", pretrained: Any = None) -> str:
-    """The format a math task prompts with: ``step_format`` (the YAML's ``cot``, overridden by
+def prompt_format(step_format: str = "cot", pretrained: Any = None, default: str = "cot") -> str:
+    """The format a task prompts with: ``step_format`` (the YAML's ``default``, overridden by
     ``--model_args step_format=tool``), or ``tool`` when the checkpoint records the tool format
-    (tool steps are prompted with their own template, never the ``cot`` one)."""
-    if step_format == "cot" and pretrained and _checkpoint_format(pretrained) == "tool":
+    (tool steps are prompted with their own template, never the ``cot`` or ``arith`` one)."""
+    if step_format == default and pretrained and _checkpoint_format(pretrained) == "tool":
         return "tool"
     return step_format
 
@@ -128,12 +128,20 @@ load_gsm_hard = _loader("gsm_hard")
 load_college_math = _loader("college_math")
 
 
-def load_arith(split: str = "test", n: int | None = None, **_: Any):
-    """The built-in synthetic arithmetic world (no download); prompts use the `arith` format."""
+def load_arith(
+    split: str = "test",
+    n: int | None = None,
+    step_format: str = "arith",
+    pretrained: Any = None,
+    **_: Any,
+):
+    """The built-in synthetic arithmetic world (no download); prompts use the `arith` format, or
+    `tool` for a tool checkpoint (the demo model's tool variant) or `step_format=tool`."""
     import datasets
 
     from svpo_harness.core.arith import arith_split, to_record
 
+    fmt = prompt_format(step_format, pretrained, default="arith")
     rows = []
     for problem in arith_split("dev" if split == "validation" else split, n=n):
         record = to_record(problem)
@@ -144,7 +152,7 @@ def load_arith(split: str = "test", n: int | None = None, **_: Any):
                 "answer": str(record["answer"]),
                 "solution": record["solution"],
                 "dataset": "arith",
-                "step_format": "arith",
+                "step_format": fmt,
             }
         )
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})

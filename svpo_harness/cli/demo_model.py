@@ -26,9 +26,24 @@ import click
     is_flag=True,
     help="Copy the model shipped inside the package instead of building one (no training).",
 )
+@click.option(
+    "--step-format",
+    "step_format",
+    type=click.Choice(["arith", "tool"]),
+    default="arith",
+    show_default=True,
+    help="arith: one step per line, the model does the arithmetic. tool: tool-integrated steps "
+    "(<step><p>..</p><code>print(a + b)</code><output>..</output></step>), Python does it.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing folder.")
 def demo_model(
-    out: Path, seed: int, steps: int | None, threads: int | None, shipped: bool, overwrite: bool
+    out: Path,
+    seed: int,
+    steps: int | None,
+    threads: int | None,
+    shipped: bool,
+    step_format: str,
+    overwrite: bool,
 ) -> None:
     """Build the tiny arithmetic-world policy (+ fresh value head) from scratch, offline."""
     from svpo_harness.pipelines.demo_model import (
@@ -39,11 +54,18 @@ def demo_model(
 
     try:
         if shipped:
-            folder = copy_shipped_demo_model(out, overwrite=overwrite)
-            click.echo(json.dumps({"out": str(folder), "shipped": True}))
+            folder = copy_shipped_demo_model(out, overwrite=overwrite, step_format=step_format)
+            click.echo(
+                json.dumps({"out": str(folder), "shipped": True, "step_format": step_format})
+            )
             return
         result = build_demo_model(
-            out, seed=seed, steps=steps or DEMO_STEPS, threads=threads, overwrite=overwrite
+            out,
+            seed=seed,
+            steps=steps or DEMO_STEPS,
+            threads=threads,
+            overwrite=overwrite,
+            step_format=step_format,
         )
     except (FileExistsError, FileNotFoundError) as err:
         raise click.ClickException(str(err)) from None
@@ -55,6 +77,7 @@ def demo_model(
                 "seconds": round(result.seconds, 1),
                 "parameters": result.parameters,
                 "threads": result.threads,
+                "step_format": step_format,
             }
         )
     )

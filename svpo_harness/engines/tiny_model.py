@@ -28,7 +28,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import LlamaConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from svpo_harness.core.arith import arith_split
-from svpo_harness.core.step_format import ARITH, COT
+from svpo_harness.core.step_format import ARITH, COT, TOOL
 from svpo_harness.engines.checkpoint_meta import tokenizer_fingerprint  # noqa: F401 (re-export)
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
@@ -71,14 +71,27 @@ def train_tiny_tokenizer(
     )
 
 
-def world_texts(n_problems: int = TOKENIZER_TRAIN_PROBLEMS) -> list[str]:
+def world_texts(
+    n_problems: int = TOKENIZER_TRAIN_PROBLEMS, step_format: str = "arith"
+) -> list[str]:
     """The tokenizer's training text: train-split problems laid out as the model will see them.
 
     Mostly the ``arith`` layout (prompt + one step per line). Every fourth problem is also laid
     out with the ``cot`` delimiter ``"\\n\\n"`` and ends with it, so ``"\\n\\n"`` becomes one token
     at the end of a string, as in real tokenizers; tests of the ``cot`` format and of the token
     contract's boundary hazard (method.md section 2.1) then run on this tokenizer too.
+    ``step_format="tool"``: the ``tool`` layout (core.arith_tool) instead, so its tags and
+    ``print(`` become a few tokens each.
     """
+    if step_format == "tool":
+        from svpo_harness.core.arith_tool import teacher_tool_solution
+
+        problems = arith_split("train", n_problems)
+        return [TOOL.prompt(p.question) + teacher_tool_solution(p) for p in problems]
+    if step_format != "arith":
+        raise ValueError(
+            f"the tiny tokenizer is fitted on 'arith' or 'tool' text, not {step_format!r}"
+        )
     texts = []
     for i, problem in enumerate(arith_split("train", n_problems)):
         steps = problem.teacher_steps or problem.solution_steps  # what SFT will feed
@@ -129,11 +142,13 @@ def build_tiny_model(
     *,
     vocab_size: int = DEFAULT_VOCAB_SIZE,
     n_problems: int = TOKENIZER_TRAIN_PROBLEMS,
+    step_format: str = "arith",
     **config_kwargs: Any,
 ) -> Path:
     """Write tokenizer + randomly initialised LlamaForCausalLM to ``out_dir``; returns it.
 
-    ``seed`` fixes the weights (the tokenizer depends only on the world). ``config_kwargs``
+    ``seed`` fixes the weights (the tokenizer depends only on the world and ``step_format``,
+    the layout its text is written in: ``arith`` or ``tool``). ``config_kwargs``
     go to ``tiny_llama_config`` (hidden_size, layers, heads, max_position_embeddings).
     """
     import torch
@@ -141,7 +156,7 @@ def build_tiny_model(
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = train_tiny_tokenizer(world_texts(n_problems), vocab_size=vocab_size)
+    tokenizer = train_tiny_tokenizer(world_texts(n_problems, step_format), vocab_size=vocab_size)
     config = tiny_llama_config(tokenizer, **config_kwargs)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)

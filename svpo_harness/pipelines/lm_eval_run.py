@@ -50,7 +50,9 @@ def evaluate_checkpoint(
     log.unlink(missing_ok=True)  # a re-run after a kill must not count questions twice
     args = {"pretrained": str(checkpoint), **model_args, "search_log": str(log)}
     tracker = EvaluationTracker(output_path=str(out))
-    manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False)
+    # The model args as task metadata, as lm-eval's CLI passes them (its simple_evaluate does
+    # only when it makes the TaskManager): the loaders pick the prompt's step format from them.
+    manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=args)
     results = lm_eval.simple_evaluate(
         model="svpo",
         model_args=args,

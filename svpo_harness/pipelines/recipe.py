@@ -20,8 +20,8 @@ from typing import Any
 import yaml
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
-TOP_KEYS = ("name", "description", "base", "seeds", "rounds", "annotate", "train", "evaluate",
-            "report")  # fmt: skip
+TOP_KEYS = ("name", "description", "base", "compare", "seeds", "rounds", "annotate", "train",
+            "evaluate", "report")  # fmt: skip
 EVALUATE_KEYS = ("task", "limit", "batch_size", "device", "decodings", "budget_from")
 
 
@@ -88,6 +88,7 @@ def check_recipe(recipe: dict[str, Any], source: str) -> dict[str, Any]:
     r.setdefault("base", "demo")
     r.setdefault("seeds", [0])
     r.setdefault("rounds", 1)
+    r["compare"] = _check_compare(r.get("compare") or [], source)
     if not isinstance(r["seeds"], list) or not r["seeds"]:
         raise RecipeError(f"{source}: seeds must be a non-empty list of integers")
     if int(r["rounds"]) < 1:
@@ -120,6 +121,21 @@ def check_recipe(recipe: dict[str, Any], source: str) -> dict[str, Any]:
     r.setdefault("report", {})
     refuse("report", set(r["report"]), {"reference"})
     return r
+
+
+def _check_compare(entries: Any, source: str) -> list[dict[str, str]]:
+    """``compare``: more checkpoints evaluated with every decoding, not trained (e.g. the tool
+    variant of the demo model); each ``{label, base}``, base as in ``base``."""
+    if not isinstance(entries, list):
+        raise RecipeError(f"{source}: compare must be a list of {{label, base}} entries")
+    labels = {"base"}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or set(entry) != {"label", "base"}:
+            raise RecipeError(f"{source}: compare[{i}] needs exactly the keys label and base")
+        if entry["label"] in labels:
+            raise RecipeError(f"{source}: compare[{i}]: label {entry['label']!r} is taken")
+        labels.add(entry["label"])
+    return [dict(entry) for entry in entries]
 
 
 def load_recipe(name_or_path: str, overrides: list[str] | None = None) -> dict[str, Any]:

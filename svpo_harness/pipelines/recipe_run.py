@@ -51,16 +51,20 @@ def _say(message: str) -> None:
     print(f"[svpo run {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+SHIPPED_BASES = {"demo": "arith", "demo-tool": "tool"}  # base name -> the demo's step format
+
+
 def resolve_base(base: str, out: Path) -> tuple[Path, str]:
-    """``demo``: the demo model shipped in the package, copied once into ``out/base-demo``."""
-    if base == "demo":
+    """``demo`` / ``demo-tool``: the demo model shipped in the package (its arith / tool
+    variant), copied once into ``out/base-<name>``; else a checkpoint folder."""
+    if base in SHIPPED_BASES:
         from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
 
-        folder = out / "base-demo"
+        folder = out / f"base-{base}"
         if not (folder / "svpo.json").is_file():
             shutil.rmtree(folder, ignore_errors=True)
-            copy_shipped_demo_model(folder)
-        return folder, "demo-shipped"
+            copy_shipped_demo_model(folder, step_format=SHIPPED_BASES[base])
+        return folder, f"{base}-shipped"
     path = Path(base).expanduser()
     if not path.exists():
         raise RecipeError(f"base {base!r}: no such checkpoint folder")
@@ -113,6 +117,9 @@ def run_recipe(recipe: dict[str, Any], out: str | Path) -> dict[str, Any]:
     (out / "recipe.resolved.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
     base, base_key = resolve_base(recipe["base"], out)
     checkpoints: list[dict[str, Any]] = [{"label": "base", "path": base, "key": base_key}]
+    for entry in recipe.get("compare", []):
+        path, key = resolve_base(entry["base"], out)
+        checkpoints.append({"label": entry["label"], "path": path, "key": key})
     objectives = recipe["train"]["objectives"]
     for seed in recipe["seeds"]:
         policy, policy_key = base, base_key

@@ -121,10 +121,11 @@ def build_sft_data(
         if len(ids) > len(prompt_ids):
             data.examples.append(TokenExample(tuple(ids), len(prompt_ids), tuple(scored)))
 
-    def add_text(question: str, steps: list[str]) -> None:
+    def add_text(question: str, steps: list[str], solution: str | None = None) -> None:
         prompt = step_format.prompt(question)
         prompt_ids = encode_prompt_ids(tokenizer, step_format, question)
-        solution = step_format.delimiter.join(steps)
+        if solution is None:
+            solution = step_format.delimiter.join(steps)
         if step_format.code_end is not None:  # tool steps: their outputs get no loss
             add(prompt_ids, *tool_solution_ids(tokenizer, prompt_ids, solution, step_format))
             return
@@ -135,9 +136,15 @@ def build_sft_data(
     if source == "arith":
         from svpo_harness.core.arith import arith_split
 
-        # The demonstrations are the careless teacher's (core/arith.py explains why).
+        # The demonstrations are the careless teacher's (core/arith.py explains why), in the
+        # tool layout (core/arith_tool.py) when the format runs code.
         for problem in arith_split("train", n=arith_n):
-            add_text(problem.question, list(problem.teacher_steps or problem.solution_steps))
+            if step_format.code_end is not None:
+                from svpo_harness.core.arith_tool import teacher_tool_solution
+
+                add_text(problem.question, [], teacher_tool_solution(problem))
+            else:
+                add_text(problem.question, list(problem.teacher_steps or problem.solution_steps))
         return data
 
     path = Path(source)

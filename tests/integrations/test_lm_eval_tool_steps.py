@@ -90,3 +90,44 @@ def test_math_tasks_prompt_with_the_tool_template(tmp_path, shared_data, micro_c
     assert utils.doc_to_text(doc) == TOOL.prompt(doc["question"])
     plain = utils.load_gsm8k(data_dir=str(shared_data))["test"][0]
     assert "<question>" not in utils.doc_to_text(plain)
+
+
+def test_svpo_arith_prompts_a_tool_checkpoint_with_the_tool_template():
+    import importlib.util
+
+    from svpo_harness.lm_eval_plugin import tasks_dir
+    from svpo_harness.pipelines.demo_model import shipped_demo_model
+
+    spec = importlib.util.spec_from_file_location("svpo_task_utils", tasks_dir() / "utils.py")
+    utils = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(utils)
+    question = arith_split("test", 1)[0].question
+    for kwargs, fmt in (
+        ({"pretrained": str(shipped_demo_model("tool"))}, TOOL),
+        ({"pretrained": str(shipped_demo_model("arith"))}, ARITH),
+        ({}, ARITH),
+        ({"step_format": "tool"}, TOOL),
+    ):
+        doc = utils.load_arith(n=1, **kwargs)["test"][0]
+        assert utils.doc_to_text(doc) == fmt.prompt(question), kwargs
+
+
+def test_recipe_evaluation_prompts_the_tool_demo_with_its_template(tmp_path):
+    """`svpo run`'s evaluations (lm-eval's Python API with our TaskManager) hand the model args
+    to the task loaders as lm-eval's CLI does; before, a tool checkpoint got the arith prompt."""
+    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.lm_eval_run import evaluate_checkpoint
+    from svpo_harness.sandbox import SandboxUnavailable, sandbox_mode
+
+    try:
+        sandbox_mode()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"sandbox unavailable: {exc}")
+    out = tmp_path / "eval"
+    numbers = evaluate_checkpoint(shipped_demo_model("tool"), "svpo_arith",
+                                  {"decoding": "greedy"}, out, limit=3)  # fmt: skip
+    assert numbers["n"] == 3
+    samples = [json.loads(x) for x in next(out.rglob("samples_svpo_arith*.jsonl")).open()]
+    for sample in samples:
+        assert sample["arguments"]["gen_args_0"]["arg_0"] == TOOL.prompt(sample["doc"]["question"])
+        assert OUTPUT_OPEN in sample["resps"][0][0]

@@ -123,3 +123,74 @@ def test_cli_copies_the_shipped_model(tmp_path) -> None:
     assert _weights_digest(out) == _weights_digest(shipped_demo_model())
     again = CliRunner().invoke(main, ["demo-model", "--out", str(out), "--shipped"])
     assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_a_tool_build_records_its_format_and_fits_its_tokenizer_on_tool_text(tmp_path) -> None:
+    from transformers import AutoTokenizer
+
+    from svpo_harness.pipelines.demo_model import DEMO_MAX_STEP_TOKENS, build_demo_model
+    from svpo_harness.pipelines.sft_data import build_sft_data
+
+    result = build_demo_model(tmp_path / "tool", steps=2, progress=False, step_format="tool")
+    meta = json.loads((result.out / "svpo.json").read_text())
+    assert meta["step_format"]["name"] == "tool"
+    assert meta["step_format"]["extra"] == {"code_end": "</code>"}
+    assert meta["step_format"]["max_step_tokens"] == DEMO_MAX_STEP_TOKENS["tool"]
+    assert meta["training"]["demo_build"]["step_format"] == "tool"
+    tokenizer = AutoTokenizer.from_pretrained(result.out)
+    assert tokenizer.tokenize("print") == ["print"] and tokenizer.tokenize("output") == ["output"]
+    # tool SFT data: the outputs are in the ids but not in the loss
+    from svpo_harness.core.step_format import get_step_format
+
+    data = build_sft_data("arith", tokenizer, get_step_format(meta["step_format"]), 384, 20)
+    example = data.examples[0]
+    assert data.truncated == 0 and 0 in example.scored and 1 in example.scored
+    with pytest.raises(ValueError, match="arith or tool, not 'cot'"):
+        build_demo_model(tmp_path / "cot", steps=1, progress=False, step_format="cot")
+
+
+def test_the_shipped_tool_model_writes_programs_whose_outputs_are_run() -> None:
+    """The tool variant shipped in the package: code steps, sandbox outputs, marked answers."""
+    pytest.importorskip("svpo_harness.sandbox")
+    from svpo_harness.core.arith import arith_split
+    from svpo_harness.core.search import RootState, run_search
+    from svpo_harness.core.tool_policy import with_tools
+    from svpo_harness.engines.backends.hf import HFStepPolicy
+    from svpo_harness.grading import extract_answer
+    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.sandbox import SandboxUnavailable, sandbox_mode
+
+    try:
+        sandbox_mode()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"sandbox unavailable: {exc}")
+    folder = shipped_demo_model("tool")
+    meta = json.loads((folder / "svpo.json").read_text())
+    assert meta["step_format"]["name"] == "tool"
+    policy = with_tools(HFStepPolicy.from_checkpoint(folder, device="cpu"))
+    problems = arith_split("test", 20)
+    roots = [RootState(p.question_id, policy.encode_prompt(p.question)) for p in problems]
+    results = run_search("greedy", roots, policy)
+    assert policy.programs_run >= 20  # every problem computes at least one step in Python
+    assert sum(r.finished for r in results) >= 18
+    assert all("<output>" in r.text for r in results)
+    answers = [extract_answer(r.text) for r in results]
+    right = sum(
+        a is not None and a.answer == str(p.answer) for a, p in zip(answers, problems, strict=True)
+    )
+    assert 2 <= right <= 19  # right sometimes and wrong sometimes (the teacher's slips)
+
+
+def test_cli_copies_the_shipped_tool_model(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from svpo_harness.cli import main
+    from svpo_harness.pipelines.demo_model import shipped_demo_model
+
+    out = tmp_path / "tool"
+    args = ["demo-model", "--out", str(out), "--shipped", "--step-format", "tool"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["step_format"] == "tool"
+    assert _weights_digest(out) == _weights_digest(shipped_demo_model("tool"))
+    assert _weights_digest(out) != _weights_digest(shipped_demo_model())

@@ -51,6 +51,32 @@ def test_unknown_keys_are_refused_naming_them(tmp_path):
         load_recipe("no-such-recipe")
 
 
+def test_compare_entries_are_checked(tmp_path):
+    quick = load_recipe("arith-quick")
+    assert quick["compare"] == [{"label": "base-tool", "base": "demo-tool"}]
+    assert load_recipe("arith-full")["compare"] == []
+    bad = tmp_path / "bad.yaml"
+    for compare, message in (
+        ([{"label": "x"}], r"compare\[0\] needs exactly the keys label and base"),
+        ([{"label": "base", "base": "demo-tool"}], "label 'base' is taken"),
+        ({"label": "x", "base": "y"}, "compare must be a list"),
+    ):
+        bad.write_text(yaml.safe_dump({"compare": compare}))
+        with pytest.raises(RecipeError, match=message):
+            load_recipe(str(bad))
+
+
+def test_shipped_bases_resolve_to_their_step_formats(tmp_path):
+    from svpo_harness.pipelines.recipe_run import resolve_base
+
+    for base, fmt in (("demo", "arith"), ("demo-tool", "tool")):
+        folder, key = resolve_base(base, tmp_path)
+        assert folder == tmp_path / f"base-{base}" and key == f"{base}-shipped"
+        assert json.loads((folder / "svpo.json").read_text())["step_format"]["name"] == fmt
+    with pytest.raises(RecipeError, match="no such checkpoint folder"):
+        resolve_base(str(tmp_path / "missing"), tmp_path)
+
+
 TINY = [
     "annotate.limit=6", "annotate.simulations=6", "annotate.children=3",
     "train.objectives=[sft, svpo]", "train.common.max_steps=3", "train.sft.arith_n=64",
@@ -94,12 +120,16 @@ def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkey
     monkeypatch.setattr(train, "run_training", lambda *a, **k: pytest.fail("re-trained"))
     calls.clear()
     summary = run_recipe(recipe, tmp_path / "run")
-    assert len(calls) == 9 - 3 + 0  # 3 checkpoints x 3 decodings, 3 done before the kill
+    assert len(calls) == 12 - 3  # 4 checkpoints x 3 decodings, 3 done before the kill
     rows = summary["evaluations"]
     assert [(r["checkpoint"], r["decoding"]) for r in rows][:3] == [
         ("base", "greedy"), ("base", "sbs"), ("base", "maj"),
     ]  # fmt: skip
-    assert len(rows) == 9 and all(0.0 <= r["acc"] <= 1.0 for r in rows)
+    assert len(rows) == 12 and all(0.0 <= r["acc"] <= 1.0 for r in rows)
+    labels = list(dict.fromkeys(r["checkpoint"] for r in rows))
+    assert labels == ["base", "base-tool", "sft", "svpo"]  # compare: evaluated, not trained
+    tool_logs = list((tmp_path / "run" / "eval").glob("base-tool-greedy-*/**/samples_*.jsonl"))
+    assert "<output>" in tool_logs[0].read_text()  # the tool variant's programs ran
     # maj@k at SBS's budget: k from this checkpoint's own SBS and greedy token counts
     base = {r["decoding"]: r for r in rows if r["checkpoint"] == "base"}
     k = base["maj"]["model_args"]["num_samples"]
@@ -110,7 +140,7 @@ def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkey
     assert (out / "recipe.resolved.yaml").is_file() and (out / "summary.md").is_file()
     results = list((out / "eval").rglob("results_*.json"))
     samples = list((out / "eval").rglob("samples_svpo_arith_*.jsonl"))
-    assert len(results) == 9 and len(samples) == 9  # lm-eval's own layout, for svpo report
+    assert len(results) == 12 and len(samples) == 12  # lm-eval's own layout, for svpo report
     assert json.loads((out / "results.json").read_text())["evaluations"]
     assert recipe_run.is_done(Path(rows[-1]["folder"]))
 
