@@ -131,6 +131,46 @@ def test_greedy_steps_and_values_match_hf(policies) -> None:
 
 @pytest.mark.slow
 @needs_vllm
+def test_tool_steps_match_hf(policies) -> None:
+    """Tool steps on vLLM (core.tool_policy around VLLMStepPolicy): a step pauses at the code
+    end, the sandbox runs its program, the output joins as unsampled ids: the same steps, ids,
+    masks and texts as on HF. The code end is "," (SmolLM2 writes commas; its "programs" are
+    prose, so the sandbox answers with a SyntaxError line, which is output like any other)."""
+    from svpo_harness.core.step_format import CODE_END, COT
+    from svpo_harness.core.tool_policy import OUTPUT_OPEN, ToolStepPolicy
+    from svpo_harness.engines.backends.hf import HFStepPolicy
+    from svpo_harness.engines.backends.vllm import VLLMStepPolicy
+    from svpo_harness.sandbox import SandboxUnavailable, sandbox_mode
+
+    try:
+        sandbox_mode()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"sandbox unavailable: {exc}")
+    vp, hp = policies
+    fmt = COT.with_overrides(name="tool-comma", extra={CODE_END: ","})
+    common = {"apply_chat_template": True}
+    v_tool = ToolStepPolicy(
+        VLLMStepPolicy(
+            vp.model_dir, vp.tokenizer, fmt, None, settings=vp.settings, engine=vp.engine, **common
+        )
+    )
+    h_tool = ToolStepPolicy(HFStepPolicy(hp.model, hp.tokenizer, fmt, None, **common))
+    state = hp.encode_prompt(QUESTION)
+    code_steps = 0
+    for depth in range(3):
+        req = [StepRequest(state, n=1, seed=depth, temperature=0.0, max_step_tokens=48)]
+        (a,), (b,) = v_tool.sample_steps(req)[0], h_tool.sample_steps(req)[0]
+        assert a.token_ids == b.token_ids and a.text == b.text
+        assert a.sampled_mask == b.sampled_mask
+        if 0 in a.sampled_mask:  # a code step: its text pauses at "," then the output follows
+            code_steps += 1
+            assert a.text.rsplit(OUTPUT_OPEN, 1)[0].endswith(",")
+        state = state + a.token_ids
+    assert code_steps >= 1 and v_tool.programs_run == h_tool.programs_run >= 1
+
+
+@pytest.mark.slow
+@needs_vllm
 def test_seeds_make_sampling_repeatable_and_log_probs_raw(policies, ref) -> None:
     vp, hp = policies
     prompt = vp.encode_prompt(QUESTION)

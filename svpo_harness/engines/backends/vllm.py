@@ -79,6 +79,8 @@ class VLLMStepPolicy:
     # The prompt and decoding rules are the HF backend's own (same ids on both backends).
     encode_prompt = HFStepPolicy.encode_prompt
     decode = HFStepPolicy.decode
+    # A tool's output after a sampled step (core.tool_policy): the same tokenizer rule as HF.
+    encode_continuation = HFStepPolicy.encode_continuation
     tokenizer_fingerprint = HFStepPolicy.tokenizer_fingerprint
     _resolve_add_bos = HFStepPolicy._resolve_add_bos
 
@@ -119,6 +121,7 @@ class VLLMStepPolicy:
             pad_id=0,  # never used: vLLM pads nothing
             decode=self.decode,
             retokenize=lambda context, text: continuation_ids(tokenizer, context, text),
+            also_ends=self.step_format.step_ends[1:],  # tool steps: the code end
         )
         self.engine = engine if engine is not None else generation_engine(model_dir, self.settings)
         self._pooler: Any = None  # built on the first value read
@@ -189,7 +192,7 @@ class VLLMStepPolicy:
                 temperature=req.temperature,
                 seed=derive_seed(req.seed, "vllm") if req.temperature > 0 else None,
                 max_tokens=req.max_step_tokens,
-                stop=[self.step_format.delimiter, *req.stop],
+                stop=[*self.step_format.step_ends, *req.stop],
                 include_stop_str_in_output=True,
                 stop_token_ids=sorted(self.eos_ids),
                 logprobs=0,
