@@ -4,8 +4,8 @@ Command (BENCHMARKS.md section 14):
     python scripts/bench_demo_tool.py --limit 1000 --build-steps 300 600 --json out.json
 
 Rows: the two shipped demo models (2,800 SFT steps each: `svpo demo-model [--step-format tool]
---shipped`), and for each ``--build-steps`` value both layouts rebuilt from scratch with that
-many steps (the same seed, world, teacher, model size and optimizer). Every row is
+--shipped`), and for each ``--build-steps`` value each of ``--layouts`` rebuilt from scratch
+with that many steps (the same seed, world, teacher, model size and optimizer). Every row is
 ``lm_eval --model svpo ... decoding=greedy`` on the same ``svpo_arith`` test problems through
 lm-eval's Python API (tool steps run in the sandbox). Each wrong solution is read step by step
 against its problem's gold steps and counted under every failure it shows:
@@ -98,19 +98,30 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--build-steps", type=int, nargs="*", default=[])
+    parser.add_argument(
+        "--layouts",
+        nargs="+",
+        default=["arith", "tool"],
+        choices=["arith", "tool"],
+        help="layouts to rebuild at --build-steps",
+    )
+    parser.add_argument("--no-shipped", action="store_true", help="skip the shipped models")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-demo-tool-") as tmp:
         work = Path(tmp)
-        models = [("shipped", shipped_demo_model("arith")), ("shipped", shipped_demo_model("tool"))]
+        models = []
+        if not args.no_shipped:
+            models = [("shipped", shipped_demo_model(fmt)) for fmt in ("arith", "tool")]
         for steps in args.build_steps:
-            for fmt in ("arith", "tool"):
+            for fmt in args.layouts:
                 start = time.perf_counter()
                 built = build_demo_model(work / f"{fmt}-{steps}", steps=steps, progress=False,
                                          step_format=fmt)  # fmt: skip
-                print(f"built {fmt} with {steps} steps in {time.perf_counter() - start:.0f} s")
-                models.append((f"built, {steps} steps", built.out))
+                seconds = time.perf_counter() - start
+                print(f"built {fmt} with {steps} steps in {seconds:.0f} s")
+                models.append((f"built, {steps} steps, {seconds:.0f} s", built.out))
         for i, (origin, model) in enumerate(models):
             row = {"model": origin, **evaluate(model, args.limit, args.batch_size,
                                                work / f"eval-{i}")}  # fmt: skip

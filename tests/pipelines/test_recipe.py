@@ -17,7 +17,9 @@ from svpo_harness.pipelines.recipe import (
 
 
 def test_builtin_recipes_load_and_resolve_defaults():
-    assert {"arith-quick", "arith-full", "gsm8k-math-7b"} <= set(builtin_recipes())
+    assert {"arith-quick", "arith-full", "arith-tool-quick", "gsm8k-math-7b"} <= set(
+        builtin_recipes()
+    )
     for name in builtin_recipes():
         recipe = load_recipe(name)
         assert recipe["name"] == name and recipe["seeds"] and recipe["train"]["objectives"]
