@@ -9,8 +9,8 @@ import importlib.util
 
 import pytest
 import torch
+from record_builders import pair, path, step_q
 
-from svpo_harness.core.schemas import PairRecord, PathRecord, StepQRecord
 from svpo_harness.engines.collate import (
     batch_loss_sums,
     collate,
@@ -21,49 +21,7 @@ from svpo_harness.engines.losses import LossWeights, combine_losses
 from svpo_harness.engines.packing import pack, packed_length
 from svpo_harness.engines.step_scores import _additive_mask
 
-COMMON = {"tokenizer_fingerprint": "fp", "step_format": "arith"}
 LOGICAL = ("score_target", "score_owner", "lengths", "chosen", "rejected", "value_rows", "sft_rows")
-
-
-def pair(prefix, chosen, rejected, *, qc=1.0, qr=-1.0, cm=(), qid="q0") -> PairRecord:
-    return PairRecord(
-        question_id=qid,
-        prefix_ids=tuple(prefix),
-        chosen_ids=tuple(chosen),
-        rejected_ids=tuple(rejected),
-        chosen_text="",
-        rejected_text="",
-        q_chosen=qc,
-        q_rejected=qr,
-        chosen_sampled_mask=tuple(cm),
-        **COMMON,
-    )
-
-
-def step_q(prefix, step, q=0.5, mask=(), qid="q1") -> StepQRecord:
-    return StepQRecord(
-        question_id=qid,
-        prefix_ids=tuple(prefix),
-        step_ids=tuple(step),
-        step_text="",
-        q=q,
-        n=3,
-        step_sampled_mask=tuple(mask),
-        **COMMON,
-    )
-
-
-def path(prompt, steps, masks=(), qid="q2") -> PathRecord:
-    return PathRecord(
-        question_id=qid,
-        question="",
-        prompt_ids=tuple(prompt),
-        step_ids=tuple(tuple(s) for s in steps),
-        step_texts=("",) * len(steps),
-        answer="",
-        step_sampled_masks=tuple(tuple(m) for m in masks),
-        **COMMON,
-    )
 
 
 def assert_same_logical_rows(packed, plain) -> None:
