@@ -5,27 +5,26 @@ pre-checks) cannot be interrupted by a signal or a thread, so a check that runs 
 limit has its worker killed (method.md section 7). The pool is module-level, created lazily
 and reused across calls; killed or crashed workers are replaced and the batch goes on.
 
-Workers are fresh interpreters started with ``subprocess`` (``python -m
-svpo_harness.grading.worker``), the same isolation as multiprocessing's "spawn": nothing of
-the parent's threads (torch, tokenizers) is copied. Unlike "spawn"/"forkserver" they do not
-re-run the caller's ``__main__``, so scripts need no ``if __name__ == "__main__"`` guard.
-Each worker imports sympy once, then grades chunks of pairs, answering one byte per pair so
-the parent always knows which pair a killed worker was on.
+Workers are fresh interpreters (``python -m svpo_harness.grading.worker``, started and
+replaced by ``core.worker_pool``, which the sandbox's pool shares). Each worker imports sympy
+once, then grades chunks of pairs, answering one byte per pair so the parent always knows which
+pair a killed worker was on.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
-import subprocess
-import sys
+import pickle
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
+
+from svpo_harness.core.worker_pool import PipeWorker, WorkerPool
 
 from .answer import answer_text
 
@@ -49,12 +48,10 @@ def _site_dirs() -> set[str]:
     return {str(Path(d).resolve()) for d in dirs}
 
 
-class _Worker:
-    """One worker process and its two pipe ends."""
+class _Worker(PipeWorker):
+    """One grading worker and the chunk of pairs it is on."""
 
-    def __init__(self) -> None:
-        p_read, c_write = os.pipe()
-        c_read, p_write = os.pipe()
+    def __init__(self, slot: int = 0) -> None:
         env = dict(os.environ)
         if _PACKAGE_ROOT not in _site_dirs():
             # A source checkout: point the worker at it. (Never prepend site-packages itself:
@@ -62,65 +59,21 @@ class _Worker:
             env["PYTHONPATH"] = os.pathsep.join(
                 filter(None, [_PACKAGE_ROOT, env.get("PYTHONPATH")])
             )
-        cmd = [sys.executable, "-m", WORKER_MODULE]
-        self.proc = subprocess.Popen(
-            [*cmd, str(c_read), str(c_write), str(WORKER_MEMORY_BYTES)],
-            pass_fds=(c_read, c_write), stdin=subprocess.DEVNULL, env=env, close_fds=True,
-        )  # fmt: skip
-        os.close(c_read)
-        os.close(c_write)
-        self.rx = Connection(p_read, writable=False)
-        self.tx = Connection(p_write, readable=False)
+        super().__init__(WORKER_MODULE, [str(WORKER_MEMORY_BYTES)], env=env)
         self.ready = False
-        self.started = time.monotonic()
         self.chunk: list[int] = []  # indices of the pairs in flight
         self.pos = 0  # verdicts received for this chunk
-        self.deadline = 0.0
 
     @property
     def busy(self) -> bool:
         return self.pos < len(self.chunk)
 
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.rx.close()
-        self.tx.close()
+
+def _new_pool() -> WorkerPool[_Worker]:
+    return WorkerPool(_Worker, pickle.dumps(None))  # the worker leaves on None
 
 
-class _Pool:
-    def __init__(self) -> None:
-        self.workers: list[_Worker] = []
-        self.pid = os.getpid()
-
-    def resize(self, n: int) -> None:
-        while len(self.workers) < n:
-            self.workers.append(_Worker())
-        while len(self.workers) > n:
-            self.workers.pop().kill()
-
-    def replace(self, w: _Worker) -> None:
-        w.kill()
-        self.workers[self.workers.index(w)] = _Worker()
-
-    def close(self) -> None:
-        for w in self.workers:
-            try:
-                w.tx.send(None)
-            except (OSError, ValueError):
-                pass
-        deadline = time.monotonic() + 1.0
-        for w in self.workers:
-            try:
-                w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            w.kill()
-        self.workers = []
-
-
-_POOL: _Pool | None = None
+_POOL: WorkerPool[_Worker] | None = None
 _LOCK = threading.Lock()
 
 
@@ -153,15 +106,15 @@ def grade_many(
         return _run(pool, items, float(timeout))
 
 
-def _get_pool(n: int) -> _Pool:
+def _get_pool(n: int) -> WorkerPool[_Worker]:
     global _POOL
     if _POOL is None or _POOL.pid != os.getpid():
-        _POOL = _Pool()  # a forked child must not drive its parent's workers
+        _POOL = _new_pool()  # a forked child must not drive its parent's workers
     _POOL.resize(n)
     return _POOL
 
 
-def _run(pool: _Pool, items: Sequence[tuple[Any, Any]], timeout: float) -> list[bool]:
+def _run(pool: WorkerPool[_Worker], items: Sequence[tuple[Any, Any]], timeout: float) -> list[bool]:
     results = [False] * len(items)
     pending: deque[int] = deque(range(len(items)))
     chunk_size = max(1, min(MAX_CHUNK, len(items) // (4 * len(pool.workers))))

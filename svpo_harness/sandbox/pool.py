@@ -1,7 +1,8 @@
 """``run_python`` / ``run_many``: a warm pool of sandbox workers (``worker.py``).
 
-House style of ``grading/pool.py``: workers are fresh interpreters started with
-``subprocess`` (nothing of the caller's threads or ``__main__``), the pool is module-level,
+House style of ``grading/pool.py``, with which it shares ``core.worker_pool``: workers are
+fresh interpreters started with ``subprocess`` (nothing of the caller's threads or
+``__main__``), the pool is module-level,
 created lazily, thread-safe, and a worker that misbehaves is killed and replaced while the
 batch goes on. Workers start with a minimal environment, so the caller's variables never
 reach a sandbox. Each pool slot has its own sandbox uid (``UID_BASE + slot``), so runs in
@@ -13,14 +14,15 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from pathlib import Path
+
+from svpo_harness.core.worker_pool import PipeWorker, WorkerPool
 
 from .limits import SandboxLimits, SandboxResult
 
@@ -66,65 +68,24 @@ def _worker_env() -> dict[str, str]:
     return env
 
 
-class _Worker:
+class _Worker(PipeWorker):
+    """One sandbox worker: its slot's uid, the mode it reported, the program it is on."""
+
     def __init__(self, slot: int) -> None:
         self.slot = slot
         self.uid = UID_BASE + slot
-        p_read, c_write = os.pipe()
-        c_read, p_write = os.pipe()
-        cmd = [sys.executable, "-m", "svpo_harness.sandbox.worker"]
-        self.proc = subprocess.Popen(
-            [*cmd, str(c_read), str(c_write), str(self.uid), _net_mode(), *_preload()],
-            pass_fds=(c_read, c_write), stdin=subprocess.DEVNULL, env=_worker_env(),
-            close_fds=True, cwd="/",
-        )  # fmt: skip
-        os.close(c_read)
-        os.close(c_write)
-        self.rx = Connection(p_read, writable=False)
-        self.tx = Connection(p_write, readable=False)
+        args = [str(self.uid), _net_mode(), *_preload()]
+        super().__init__("svpo_harness.sandbox.worker", args, env=_worker_env(), cwd="/")
         self.mode: str | None = None
-        self.started = time.monotonic()
         self.job: int | None = None
-        self.deadline = 0.0
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.rx.close()
-        self.tx.close()
 
 
-class _Pool:
-    def __init__(self) -> None:
-        self.workers: list[_Worker] = []
-        self.pid = os.getpid()
-
-    def resize(self, n: int) -> None:
-        while len(self.workers) < n:
-            self.workers.append(_Worker(len(self.workers)))
-
-    def replace(self, w: _Worker) -> None:
-        w.kill()
-        self.workers[self.workers.index(w)] = _Worker(w.slot)
-
-    def close(self) -> None:
-        for w in self.workers:
-            try:
-                w.tx.send_bytes(b"null")
-            except (OSError, ValueError):
-                pass
-        deadline = time.monotonic() + 1.0
-        for w in self.workers:
-            try:
-                w.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            w.kill()
-        self.workers = []
+def _new_pool() -> WorkerPool[_Worker]:
+    # Never shrunk: each slot keeps its uid, and a smaller call uses the first workers.
+    return WorkerPool(_Worker, b"null", shrink=False)
 
 
-_POOL: _Pool | None = None
+_POOL: WorkerPool[_Worker] | None = None
 _LOCK = threading.Lock()
 
 
@@ -140,20 +101,22 @@ def _check_host() -> None:
         )
 
 
-def _get_pool(n: int) -> _Pool:
+def _get_pool(n: int) -> WorkerPool[_Worker]:
     global _POOL
     if _POOL is None or _POOL.pid != os.getpid():
-        _POOL = _Pool()  # a forked child must not drive its parent's workers
+        _POOL = _new_pool()  # a forked child must not drive its parent's workers
     _POOL.resize(n)
     return _POOL
 
 
-def _fail(pool: _Pool, why: str) -> SandboxUnavailable:
+def _fail(pool: WorkerPool[_Worker], why: str) -> SandboxUnavailable:
     pool.close()
     return SandboxUnavailable(f"svpo sandbox: {why}")
 
 
-def _run(pool: _Pool, codes: Sequence[str], timeout: float, limits: SandboxLimits) -> list:
+def _run(
+    pool: WorkerPool[_Worker], codes: Sequence[str], timeout: float, limits: SandboxLimits
+) -> list:
     results: list[SandboxResult | None] = [None] * len(codes)
     pending: deque[int] = deque(range(len(codes)))
     lim = limits.to_json()
@@ -234,9 +197,7 @@ def run_many(
         except BaseException:
             # Interrupted (Ctrl-C, a SandboxUnavailable): runs in flight would answer into
             # the next call, so these workers go.
-            for w in pool.workers:
-                w.kill()
-            pool.workers = []
+            pool.kill_all()
             raise
 
 
