@@ -41,7 +41,7 @@ SHIPPED_FOLDER = "demo-model"  # under svpo_harness/assets/; the tool variant: "
 DEMO_STEP_FORMATS = ("arith", "tool")
 # Per layout: the longest training example (tool solutions are ~2.7x the tokens: their tags
 # split into pieces, as in real tokenizers) and the recorded per-step token cap (the tiny model
-# has 512 positions; the longest demonstrated step is 24 tokens in arith, ~60 in tool).
+# has 512 positions; the longest demonstrated step is 22 tokens in arith, 54 in tool).
 DEMO_MAX_LENGTH = {"arith": 256, "tool": 384}
 DEMO_MAX_STEP_TOKENS = {"arith": 48, "tool": 96}
 

@@ -76,3 +76,37 @@ def test_the_shipped_model_is_in_the_useful_range(tmp_path):
 
     accuracy, _ = _lm_eval_hf(shipped_demo_model(), tmp_path)
     assert USEFUL_RANGE[0] <= accuracy <= USEFUL_RANGE[1], accuracy
+
+
+@pytest.mark.slow
+def test_the_shipped_tool_variant_sits_at_the_same_plateau(tmp_path):
+    """The tool variant (Python does the sums) on all 1,000 test problems, greedy through lm-eval's
+    CLI with `--model svpo`: at the world's ceiling like the arith model, every solution made of
+    code steps whose outputs the sandbox printed, ending in a marked answer."""
+    from svpo_harness.core.step_format import TOOL
+    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.sandbox import SandboxUnavailable, sandbox_mode
+
+    try:
+        sandbox_mode()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"sandbox unavailable: {exc}")
+    lm_eval = Path(sys.executable).with_name("lm_eval")
+    cmd = [str(lm_eval), "--model", "svpo", "--model_args",
+           f"pretrained={shipped_demo_model('tool')},decoding=greedy", "--device", "cpu",
+           "--tasks", "svpo_arith", "--batch_size", "64", "--output_path", str(tmp_path),
+           "--log_samples"]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=tmp_path)
+    results = json.loads(next(tmp_path.rglob("results_*.json")).read_text())["results"]
+    accuracy = results["svpo_arith"]["acc,none"]
+    assert abs(accuracy - greedy_ceiling("test")) <= PLATEAU_GAP, accuracy
+    samples = [json.loads(x) for x in next(tmp_path.rglob("samples_svpo_arith*.jsonl")).open()]
+    assert len(samples) == 1000
+    for sample in samples:
+        assert sample["arguments"]["gen_args_0"]["arg_0"].startswith("<question> ")
+    finished = 0
+    for sample in samples:
+        steps = TOOL.split_steps(sample["resps"][0][0])
+        assert "\n</code>\n<output>\n" in steps[0], steps[0]  # the first step computes
+        finished += TOOL.is_final_step(steps[-1])
+    assert finished / len(samples) >= 0.95

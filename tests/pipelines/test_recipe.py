@@ -175,6 +175,7 @@ def test_a_changed_setting_reruns_only_the_stages_it_feeds(tmp_path, monkeypatch
     run_recipe(load_recipe("arith-quick", small), tmp_path / "run")  # nothing changed
     assert counts == {"annotate": 0, "train": 0, "eval": 0}
     run_recipe(load_recipe("arith-quick", [*small, "evaluate.limit=3"]), tmp_path / "run")
-    assert counts == {"annotate": 0, "train": 0, "eval": 2}  # base and svpo, evaluation only
+    # base, base-tool (compare) and svpo: evaluation only
+    assert counts == {"annotate": 0, "train": 0, "eval": 3}
     run_recipe(load_recipe("arith-quick", [*small, "train.common.max_steps=2"]), tmp_path / "run")
-    assert counts == {"annotate": 0, "train": 1, "eval": 3}  # the svpo stage and what reads it
+    assert counts == {"annotate": 0, "train": 1, "eval": 4}  # the svpo stage and what reads it

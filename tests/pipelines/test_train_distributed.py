@@ -14,19 +14,9 @@ import pytest
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.fixture(scope="module")
-def small_annotation(tmp_path_factory) -> tuple[Path, Path]:
-    from svpo_harness.pipelines.annotate_run import AnnotateConfig, run_annotate
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
-
-    root = tmp_path_factory.mktemp("ddp")
-    model = copy_shipped_demo_model(root / "demo")
-    cfg = AnnotateConfig(
-        model=str(model), data="arith:train", out=str(root / "ann"), limit=16,
-        simulations=12, children=4, temperature=1.0, min_visits=1, device="cpu",
-    )  # fmt: skip
-    run_annotate(cfg, progress=False)
-    return model, root / "ann"
+@pytest.fixture
+def small_annotation(demo_annotation) -> tuple[Path, Path]:
+    return demo_annotation  # tests/pipelines/conftest.py
 
 
 def _launch(processes: int, settings: dict, losses_file: Path) -> list[float]:

@@ -12,20 +12,9 @@ import torch
 from svpo_harness.pipelines.pref_data import PreferenceDataError, load_preference_data
 
 
-@pytest.fixture(scope="module")
-def annotated(tmp_path_factory) -> tuple[Path, Path]:
-    """The shipped demo model and an annotation of 24 arith:train questions."""
-    from svpo_harness.pipelines.annotate_run import AnnotateConfig, run_annotate
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
-
-    root = tmp_path_factory.mktemp("pref")
-    model = copy_shipped_demo_model(root / "demo")
-    cfg = AnnotateConfig(
-        model=str(model), data="arith:train", out=str(root / "ann"), limit=24,
-        simulations=16, children=4, temperature=1.0, min_visits=1, device="cpu",
-    )  # fmt: skip
-    run_annotate(cfg, progress=False)
-    return model, root / "ann"
+@pytest.fixture
+def annotated(demo_annotation) -> tuple[Path, Path]:
+    return demo_annotation  # tests/pipelines/conftest.py
 
 
 def _train(model: Path, data: Path, out: Path, objective: str, steps: int = 25):

@@ -80,21 +80,9 @@ def test_final_steps_from_step_q_records_skip_exhausted_nodes():
 
 
 # -- end to end on the demo model ------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def annotated(tmp_path_factory) -> tuple[Path, Path]:
-    """The shipped demo model and an annotation of 24 arith:train questions."""
-    from svpo_harness.pipelines.annotate_run import AnnotateConfig, run_annotate
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
-
-    root = tmp_path_factory.mktemp("value-eval")
-    model = copy_shipped_demo_model(root / "demo")
-    cfg = AnnotateConfig(
-        model=str(model), data="arith:train", out=str(root / "ann"), limit=24,
-        simulations=16, children=4, temperature=1.0, min_visits=1, device="cpu",
-        trees_in_flight=24,
-    )  # fmt: skip
-    run_annotate(cfg, progress=False)
-    return model, root / "ann"
+@pytest.fixture
+def annotated(demo_annotation) -> tuple[Path, Path]:
+    return demo_annotation  # tests/pipelines/conftest.py
 
 
 def _in_unit(x: float | None) -> bool:
