@@ -125,6 +125,26 @@ def test_cli_copies_the_shipped_model(tmp_path) -> None:
     assert again.exit_code != 0 and "already exists" in again.output
 
 
+def test_the_tool_layout_gets_a_tokenizer_fitted_on_tool_text(tmp_path) -> None:
+    from transformers import AutoTokenizer
+
+    from svpo_harness.engines.tiny_model import build_tiny_model
+
+    tool = AutoTokenizer.from_pretrained(
+        build_tiny_model(
+            tmp_path / "tool", n_problems=500, step_format="tool", hidden_size=16, layers=1, heads=2
+        )  # fmt: skip
+    )
+    arith = AutoTokenizer.from_pretrained(
+        build_tiny_model(tmp_path / "arith", n_problems=500, hidden_size=16, layers=1, heads=2)
+    )
+    assert tool.tokenize("print") == ["print"] and tool.tokenize("output") == ["output"]
+    assert len(arith.tokenize("print")) > 1  # the arith text has no programs
+    with pytest.raises(ValueError, match="'arith' or 'tool' text, not 'cot'"):
+        build_tiny_model(tmp_path / "cot", n_problems=10, step_format="cot")
+
+
+@pytest.mark.slow  # SFT data of 20,000 tool solutions, encoded piece by piece: about 50 s
 def test_a_tool_build_records_its_format_and_fits_its_tokenizer_on_tool_text(tmp_path) -> None:
     from transformers import AutoTokenizer
 
