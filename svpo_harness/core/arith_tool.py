@@ -58,7 +58,7 @@ def expected_output(a: int, op: str, b: int) -> str:
 
 
 def final_step(answer: int | str) -> str:
-    return _thought(f"Final Answer: {answer}").replace("</p>\n", "</p>\n" + TOOL.delimiter, 1)
+    return _thought(f"Final Answer: {answer}") + TOOL.delimiter
 
 
 def tool_steps(steps: tuple[str, ...] | list[str]) -> list[str]:
