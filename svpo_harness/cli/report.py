@@ -76,8 +76,11 @@ def report(
         raise click.ClickException(str(err)) from None
     rows = made["rows"]
     measured = sum(r["kind"] == "measured" for r in rows)
-    pairs = len(made["significance"]["pairs"])
+    tested = sum(p["comparable"] for p in made["significance"]["pairs"])
+    apart = len(made["significance"]["pairs"]) - tested
     click.echo(
-        f"{measured} measured, {len(rows) - measured} quoted rows, {pairs} tested pairs -> "
+        f"{measured} measured, {len(rows) - measured} quoted rows, {tested} tested pairs"
+        + (f" ({apart} not comparable: no shared problems)" if apart else "")
+        + " -> "
         + ", ".join(made["files"].values())
     )

@@ -3,7 +3,8 @@
 Reads lm-eval result files (``<output_path>/<model>/results_<date>.json``) and, beside them, the
 ``--log_samples`` files (``samples_<task>_<date>.jsonl``). One measured row per (results file,
 task); quoted rows come from a reference YAML and are never tested. Writes ``report.md``,
-``report.html`` (self-contained), ``report.json`` and two PNGs next to the markdown file.
+``report.html`` (self-contained), ``report.json`` and two PNGs next to the markdown file (three
+when a trained checkpoint's svpo.json holds a dev curve: report_training).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from svpo_harness.core.jsonl_io import json_objects
 from svpo_harness.pipelines import report_groups as groups
 from svpo_harness.pipelines import report_stats as stats
+from svpo_harness.pipelines import report_training as training
 
 REFERENCE_SETS = {"alphamath": "reference_alphamath.yaml"}  # --reference NAME, shipped data
 QUOTED = "quoted, not measured"
@@ -228,6 +230,16 @@ def _add_tokens(
         row["tokens_per_question"] = sum(counts) / len(counts)
 
 
+def _add_training(row: dict[str, Any], args: dict[str, Any], results: Path) -> None:
+    """The checkpoint's training facts, and whether the row's value head was trained."""
+    meta = training.read_meta(_locate(row["pretrained"], results) if row["pretrained"] else None)
+    row["training"] = training.training_facts(meta)
+    row["value_guided"] = training.value_guided(row["model"], args, _svpo_defaults())
+    if row["value_guided"] and args.get("value_head") is not None:  # value_head=PATH
+        meta = training.read_meta(_locate(str(args["value_head"]), results))
+    row["head_trained"] = training.head_trained(meta) if row["value_guided"] else None
+
+
 def measured_rows(path: Path, label: str | None, cfg: ReportConfig) -> list[dict[str, Any]]:
     """One row per task of one results file (group aggregates are left out)."""
     data = read_results(path)
@@ -270,6 +282,7 @@ def measured_rows(path: Path, label: str | None, cfg: ReportConfig) -> list[dict
             if row[f"{metric}_stderr"] is None and samples and metric in samples[0]:
                 row[f"{metric}_stderr"] = stats.mean_stderr([float(s[metric]) for s in samples])
         _add_tokens(row, args, samples, path, cfg)
+        _add_training(row, args, path)
         row["_correct"] = stats.correct_by_doc(samples) if samples else None
         rows.append(row)
     return rows
@@ -364,6 +377,7 @@ def build_report(cfg: ReportConfig) -> dict[str, Any]:
     if cfg.pairs not in groups.PAIR_MODES:
         raise ReportError(f"pairs must be one of {', '.join(groups.PAIR_MODES)}, got {cfg.pairs!r}")
     groups.label_rows(rows)
+    training.label_heads(rows)
     pairs = []
     for task in tasks:
         tested = [r for r in rows if r["task"] == task and r.get("_correct") is not None]
@@ -382,6 +396,7 @@ def build_report(cfg: ReportConfig) -> dict[str, Any]:
         "rows": rows,
         "significance": {"test": stats.MCNEMAR, "pair_mode": cfg.pairs, "pairs": pairs},
         "seeds": [p for p in groups.pooled_points(rows) if p["seeds"] > 1],
+        "training": training.checkpoints(rows),
     }
 
 
@@ -400,6 +415,11 @@ def run_report(cfg: ReportConfig) -> dict[str, Any]:
         images["acc_vs_tokens"] = report_plots.plot_acc_vs_tokens(
             report, out.with_name(f"{out.stem}_acc_vs_tokens.png")
         )
+        curves = training.dev_curves(report["training"])
+        if curves:
+            images["dev_curves"] = report_plots.plot_dev_curves(
+                curves, out.with_name(f"{out.stem}_dev_curves.png")
+            )
     html_path = Path(cfg.html) if cfg.html else out.with_suffix(".html")
     report["files"] = {
         "markdown": str(out),

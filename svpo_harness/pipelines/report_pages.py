@@ -9,7 +9,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+from svpo_harness.pipelines import report_training as training
+
 QUOTED = "quoted, not measured"
+NOT_COMPARABLE = "not comparable (no shared problems)"
 CSS = (
     "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1150px;margin:2em auto;"
     "padding:0 1em;color:#222;line-height:1.45}h1,h2,h3{line-height:1.2}"
@@ -38,6 +41,26 @@ def _p(value: float) -> str:
     return f"{value:.1e}" if value < 1e-4 else f"{value:.4f}"
 
 
+def _decoding_cell(row: dict[str, Any]) -> str:
+    label = training.head_label(row)
+    return (row.get("decoding") or "—") + (f" ({label})" if label else "")
+
+
+def _pair_cells(pair: dict[str, Any]) -> list[str]:
+    if pair.get("comparable") is False:  # no problem in common: no test
+        return [pair["row_a"], pair["row_b"], "0", "—", "—", "—", "—", NOT_COMPARABLE]
+    return [
+        pair["row_a"],
+        pair["row_b"],
+        str(pair["n_common"]),
+        str(pair["b"]),
+        str(pair["c"]),
+        _pct(pair["acc_a"], None),
+        _pct(pair["acc_b"], None),
+        _p(pair["p"]),
+    ]
+
+
 def _row_cells(row: dict[str, Any]) -> list[str]:
     quoted = row["kind"] == "quoted"
     seconds = _num(row["seconds_per_question"])
@@ -47,7 +70,7 @@ def _row_cells(row: dict[str, Any]) -> list[str]:
     return [
         row["name"],
         QUOTED if quoted else "measured",
-        row.get("decoding") or "—",
+        _decoding_cell(row),
         str(row["n"]) if row.get("n") else "—",
         _pct(row["acc"], row["acc_stderr"]),
         _pct(row["acc_flexible"], row["acc_flexible_stderr"]),
@@ -124,6 +147,14 @@ DEFINITIONS = [
     "bound for `hf` (stop strings and EOS are cut from the text), the answer only for svpo.",
     "s / question: lm-eval's total_evaluation_time_seconds (the whole run, model and data loading "
     "included) divided by the questions the run evaluated over all its tasks.",
+    "untrained head: the row's decoding (SBS, best-of-N, MCTS) ranks candidates with a value head "
+    "that was never trained (its checkpoint's svpo.json has no `value_head_trained: true`), so "
+    "its ranking is noise, not value guidance; the row stays for the token budget maj@k is "
+    "matched to. head of unknown training: no svpo.json found for the head.",
+    "Training: objective and learning rate from the checkpoint's svpo.json; chosen step: the "
+    "optimizer step whose dev accuracy was best (of the steps run); passes: chosen step x batch "
+    "window / examples, the times each pair and record was seen (records are sampled uniformly, "
+    "so the same for every kind).",
     f"Quoted rows are published numbers ({QUOTED}); their seconds were measured on other "
     "hardware, and they take no part in the significance tests.",
 ]
@@ -169,31 +200,22 @@ def blocks(report: dict[str, Any], images: dict[str, Path]) -> list[tuple]:
         ]
     titles = {"accuracy": "Accuracy per row", "acc_vs_tokens": "Accuracy vs generated tokens"}
     for key, image in images.items():
-        out.append(("img", titles.get(key, key), image))
+        if key != "dev_curves":
+            out.append(("img", titles.get(key, key), image))
+    out += _training_blocks(report, images.get("dev_curves"))
     out.append(("h2", "Paired significance"))
     out.append(
         (
             "p",
             f"Test: {report['significance']['test']}, on strict correctness, over the "
-            "problems (doc_id) both rows answered. b: problems only A got right; c: only B. "
+            "problems (doc_id) both rows answered; two rows with no problem in common get no "
+            f"test ({NOT_COMPARABLE}). b: problems only A got right; c: only B. "
             "Quoted rows are never tested; p-values are not corrected for multiple "
             "comparisons. " + PAIR_MODE_TEXT[report["significance"].get("pair_mode", "all")],
         )
     )
     if pairs:
-        cells = [
-            [
-                p["row_a"],
-                p["row_b"],
-                str(p["n_common"]),
-                str(p["b"]),
-                str(p["c"]),
-                _pct(p["acc_a"], None),
-                _pct(p["acc_b"], None),
-                _p(p["p"]),
-            ]
-            for p in pairs
-        ]
+        cells = [_pair_cells(p) for p in pairs]
         for task in report["tasks"]:
             picked = [c for c, p in zip(cells, pairs, strict=True) if p["task"] == task]
             if picked:
@@ -223,6 +245,27 @@ def blocks(report: dict[str, Any], images: dict[str, Path]) -> list[tuple]:
             [""] * len(inputs),
         ),
     ]
+    return out
+
+
+def _training_blocks(report: dict[str, Any], curves: Path | None) -> list[tuple]:
+    """The "Training (model selection on dev)" table and the dev curves, when any row has them."""
+    entries = report.get("training") or []
+    if not entries:
+        return []
+    cells = [training.training_cells(e) for e in entries]
+    out: list[tuple] = [
+        ("h2", "Training (model selection on dev)"),
+        (
+            "p",
+            "Each trained checkpoint as its svpo.json records it: the checkpoint kept is the one "
+            "of the dev step with the best accuracy (chosen step, of the optimizer steps run); "
+            "passes are the times each of its pairs and records was seen up to that step.",
+        ),
+        ("table", training.TRAINING_HEAD, cells, [""] * len(cells)),
+    ]
+    if curves is not None:
+        out.append(("img", "Dev accuracy vs optimizer step", curves))
     return out
 
 

@@ -1,4 +1,4 @@
-"""The two PNGs of `svpo report` (matplotlib, Agg backend); the pages are in report_pages.
+"""The PNGs of `svpo report` (matplotlib, Agg backend); the pages are in report_pages.
 
 - ``<out>_accuracy.png``: per task, a horizontal bar per row, strict and flexible accuracy with
   one-standard-error bars; quoted rows hatched grey (no error bars: none were published).
@@ -6,6 +6,8 @@
   (log x): colour = checkpoint (seeds pooled: mean, bars = s.d. over seeds), marker = decoding
   (report_groups); filled markers count from the search log, hollow ones from re-tokenized
   responses; quoted rows grey stars; a point that would hide an earlier one is nudged right.
+- ``<out>_dev_curves.png`` (only when a trained checkpoint records one): dev accuracy against
+  optimizer step per checkpoint, the chosen step ringed.
 """
 
 from __future__ import annotations
@@ -236,5 +238,30 @@ def plot_acc_vs_tokens(report: dict[str, Any], path: Path) -> Path:
     )
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")  # the legends sit right of the axes
+    plt.close(fig)
+    return path
+
+
+def plot_dev_curves(curves: list[dict[str, Any]], path: Path) -> Path:
+    """Dev accuracy against optimizer step, one line per trained checkpoint (report_training
+    .dev_curves), the chosen step ringed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(11, 5.8))
+    for i, curve in enumerate(curves):
+        steps, accs = zip(*curve["curve"], strict=True)
+        colour = f"C{i % 10}"
+        ax.plot(steps, accs, marker="o", ms=4, color=colour, label=_wrap(curve["label"], 40))
+        chosen = dict(curve["curve"]).get(curve["chosen_step"])
+        if chosen is not None:
+            ax.plot(curve["chosen_step"], chosen, "o", ms=14, mfc="none", mew=2, color=colour)
+    metrics = sorted({f"{c['metric']} on {c['on']}" for c in curves})
+    ax.set_xlabel("optimizer step", fontsize=11)
+    ax.set_ylabel("dev accuracy (" + "; ".join(metrics) + ")", fontsize=11)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.suptitle("Model selection: dev accuracy vs optimizer step (ringed: the chosen step)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -51,7 +51,10 @@ def correct_by_doc(samples: Iterable[dict[str, Any]]) -> Correct:
 
 
 def paired_test(a: Correct, b: Correct) -> dict[str, Any]:
-    """McNemar over the doc_ids both rows have (and whose doc_hash agrees where both give one)."""
+    """McNemar over the doc_ids both rows have (and whose doc_hash agrees where both give one).
+
+    Two rows with no problem in common are not comparable: ``comparable`` False, ``p`` None (no
+    test, rather than the p = 1 of zero discordant pairs)."""
     common, differ = [], 0
     for doc_id in sorted(a.keys() & b.keys()):
         hash_a, hash_b = a[doc_id][1], b[doc_id][1]
@@ -64,13 +67,14 @@ def paired_test(a: Correct, b: Correct) -> dict[str, Any]:
     n = len(common)
     return {
         "test": MCNEMAR,
+        "comparable": n > 0,
         "n_common": n,
         "n_other_problem": differ,
         "acc_a": sum(a[d][0] for d in common) / n if n else None,
         "acc_b": sum(b[d][0] for d in common) / n if n else None,
         "b": only_a,  # A right, B wrong
         "c": only_b,  # A wrong, B right
-        "p": mcnemar_exact(only_a, only_b),
+        "p": mcnemar_exact(only_a, only_b) if n else None,
     }
 
 
