@@ -24,8 +24,10 @@ from typing import Any
 import sympy
 
 from .answer import answer_text
+from .conditions import condition_set, has_condition, set_like
 from .limits import precheck
 from .normalize import choice_letter, normalize_answer, normalize_text
+from .realsets import same_set
 from .structure import Coll, Equation, Matrix, Node, Scalar, Seq, UnionOf, parse_answer
 
 # method.md section 7: a non-integer gold matches within this relative tolerance.
@@ -75,12 +77,44 @@ def _is_equiv(pred: str, gold: str) -> bool:
     letter = choice_letter(g)
     if letter is not None:
         return choice_letter(p) == letter
-    if "," not in g and _DECIMAL_COMMA_RE.fullmatch(p):
+    fg = _fast_number(g)
+    if _DECIMAL_COMMA_RE.fullmatch(p) and (fg is not None or _one_number(g)):
         p = p.replace(",", ".")  # `1,22` for a one-number gold is a decimal comma (method.md 7.1)
-    fp, fg = _fast_number(p), _fast_number(g)
+    fp = _fast_number(p)
     if fp is not None and fg is not None:
         return _rational_equal(fg[0], fp[0], inexact=fp[1] or fg[1])
+    verdict = _sets_verdict(g, p)
+    if verdict is not None:
+        return verdict
     return nodes_equal(parse_answer(g), parse_answer(p))
+
+
+def _one_number(g: str) -> bool:
+    """The gold is a single number (``\\frac{1}{2}``, ``x = 2.5``), not a list or tuple."""
+    node = parse_answer(g)
+    if isinstance(node, Equation) and node.simple:
+        node = node.rhs
+    parsed = node.parsed if isinstance(node, Scalar) else None
+    return parsed is not None and not parsed.expr.free_symbols
+
+
+def _sets_verdict(g: str, p: str) -> bool | None:
+    """Both sides as sets of reals (method.md 7.1: a one-variable inequality is the set it
+    describes), or None to compare structures instead.
+
+    Equal sets are equivalent. Unequal ones are not, when either side states a condition;
+    two plain interval notations go on to ``nodes_equal``, whose endpoints take the numeric
+    tolerance (``(0.333, 1)`` for ``(\\frac13, 1)``).
+    """
+    if not (set_like(g) or set_like(p)):
+        return None
+    gs = condition_set(g)
+    ps = condition_set(p) if gs is not None else None
+    if gs is None or ps is None:
+        return None
+    if same_set(gs, ps):
+        return True
+    return False if has_condition(g) or has_condition(p) else None
 
 
 def _fast_number(s: str) -> tuple[Fraction, bool] | None:

@@ -13,7 +13,8 @@ import re
 # A number never cut at a unit written without a space (`12.5cm`, `3.50USD`, `1,000.99m^2`),
 # never the exponent or subscript of something else (`m^2`, `x_2`, `10^{3}`).
 NUMBER_RE = re.compile(
-    r"(?<![\w.^])(?<!\^\{)-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:/\d+)?(?!\d)"
+    r"(?<![\w.^,])(?<!\^\{)-?\d+,(?:\d{1,2}|\d{4,})(?![\d,]|\.\d)"  # decimal comma `3,45`
+    r"|(?<![\w.^])(?<!\^\{)-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:/\d+)?(?!\d)"
     r"|(?<![\w.^])(?<!\^\{)-?\.\d+(?!\d)"
 )
 # Prose: a word of three or more letters that is no LaTeX command; `and`/`or` join lists.
@@ -28,6 +29,8 @@ _TRAILING_CLAUSE_RE = re.compile(
 # `5! = 120` is a factorial, `yes! ...` ends a sentence.
 _SENTENCE_END_RE = re.compile(r"\.(?=\s|$)|\?|(?<=[A-Za-z])!(?=\s|$)")
 _TEXT_GROUP_RE = re.compile(r"\\(?:text\w*|math\w+|mbox|operatorname)\s*\{[^{}]*\}")
+# `$5`, `$ 5`, `$.5`, `$-5`: digits right after the dollar sign.
+_CURRENCY_RE = re.compile(r"\s*-?\.?\d")
 _LABEL_RE = re.compile(r"\s(?:is|are|was|equals|be)\s|=|:")
 
 
@@ -61,14 +64,7 @@ def math_spans(text: str) -> list[tuple[int, int, int, int]]:
                 return out
             content = text[start:end]
             after = text[end + len(delim) : end + len(delim) + 1]
-            if content.strip() and (
-                delim == "$$"
-                or (
-                    content == content.strip()
-                    and not after.isdigit()
-                    and not _prose_in_math(content)
-                )
-            ):
+            if content.strip() and (delim == "$$" or _is_math(content, after)):
                 out.append((i, start, end, end + len(delim)))
                 i = end + len(delim)
             else:
@@ -76,6 +72,17 @@ def math_spans(text: str) -> list[tuple[int, int, int, int]]:
             continue
         i += 1
     return out
+
+
+def _is_math(content: str, after: str) -> bool:
+    """Whether ``$content$`` is math. A ``$`` followed by digits is currency unless the span is
+    tight (``$5$``, ``$7,12,3$``); other content may have spaces inside the dollars
+    (``$ \\begin{pmatrix}..\\end{pmatrix} $``). Prose inside means currency either way."""
+    if after.isdigit() or _prose_in_math(content):
+        return False
+    if _CURRENCY_RE.match(content):
+        return content == content.strip()
+    return True
 
 
 def _find_unescaped(text: str, delim: str, start: int) -> int:

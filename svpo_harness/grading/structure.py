@@ -36,9 +36,12 @@ class Seq:
 
 @dataclass(frozen=True)
 class Coll:
-    """Unordered: a ``\\{...\\}`` set or a bare list ``a, b`` (all solutions)."""
+    """Unordered: a ``\\{...\\}`` set or a bare list ``a, b`` (all solutions); ``bare`` for a
+    list (joined by ``,``, ``;``, ``and``, ``or``, or written ``a \\pm b``), which flattens
+    into a list it is joined to: ``7, 12 or 3`` is the list 7, 12, 3."""
 
     items: tuple[Node, ...]
+    bare: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,16 +70,22 @@ Node = Scalar | Seq | Coll | UnionOf | Matrix | Equation
 _OPEN = "([{"
 _CLOSE = ")]}"
 _NAME = r"(?:[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?|\\[a-zA-Z]+)"
+# A product of up to four names (`AM`, `V_{1}`, `ab`): the parts of a ratio or fraction label.
+_NAMES = r"(?:(?:[a-zA-Z](?:_\{?[a-zA-Z0-9]+\}?)?|\\[a-zA-Z]+\s*){1,4})"
 # A label before `=` (method.md 7.1): `x`, `f(x)`, `\theta`, `(p,q)`, `AB`, `|AB|`,
-# `\overline{AB}`, `m\angle ABC`.
+# `\overline{AB}`, `m\angle ABC`, and ratios or fractions of names: `V_1:V_2`, `AM/MC`,
+# `\frac{AM}{MC}`.
 _SIMPLE_LHS_RE = re.compile(
     rf"^(?:{_NAME}(?:\s*\(\s*[a-zA-Z]\s*\))?"
     rf"|\(\s*{_NAME}(?:\s*,\s*{_NAME})+\s*\)"
     r"|[A-Z]{1,4}|\|\s*[A-Z]{1,4}\s*\||\\overline\{[A-Z]{1,4}\}"
-    r"|(?:m\s*)?\\angle\s*[A-Z]{1,3})$"
+    r"|(?:m\s*)?\\angle\s*[A-Z]{1,3}"
+    rf"|{_NAMES}(?:\s*[:/]\s*{_NAMES})+"
+    rf"|\\frac\s*\{{\s*{_NAMES}\s*\}}\s*\{{\s*{_NAMES}\s*\}})$"
 )
-# Top-level list joiners besides `,` (method.md 7.1): `2 and 3`, `x = 1 or x = 2`, `1; 2`.
-_JOIN_RE = re.compile(r"\s+(?:and|or)\s+|;")
+# Top-level list joiners besides `,` (method.md 7.1): `2 and 3`, `x = 1 or x = 2`, `1; 2`,
+# `(9,2)or(2,9)`: `and`/`or` as words, with or without spaces, never inside a word or command.
+JOIN_RE = re.compile(r"\s*(?<![A-Za-z\\])(?:and|or)(?![A-Za-z])\s*|\s*;\s*")
 _MATRIX_RE = re.compile(
     r"^\\begin\{([pbvBV]?matrix|smallmatrix|array)\}(.*)\\end\{\1\}$", re.DOTALL
 )
@@ -114,7 +123,7 @@ def split_top(s: str, sep: str) -> list[str]:
     return parts
 
 
-def _outer_spans(s: str) -> bool:
+def outer_spans(s: str) -> bool:
     """True when the bracket opened at ``s[0]`` closes at the last character."""
     depths = _depth_map(s)
     return len(s) >= 2 and all(d > 0 for d in depths[1:-1]) and depths[-1] == 0
@@ -161,13 +170,12 @@ def _matrix(body: str, env: str) -> Matrix:
     return Matrix(tuple(cells))
 
 
-def _split_joined(s: str) -> Node | None:
-    """``a and b`` / ``a or b`` / ``a; b`` at top level: a list; inequalities joined by ``or``
-    are the union of their intervals."""
-    if ";" not in s and " and " not in s and " or " not in s:
+def split_joined(s: str) -> tuple[list[str], list[str]] | None:
+    """Parts and joiners (``and``, ``or``, ``;``) of ``s`` at top level, or None."""
+    if ";" not in s and "and" not in s and "or" not in s:
         return None
     depths = _depth_map(s)
-    cuts = [m for m in _JOIN_RE.finditer(s) if depths[m.start()] == 0]
+    cuts = [m for m in JOIN_RE.finditer(s) if depths[m.start()] == 0]
     if not cuts:
         return None
     if len(cuts) >= MAX_ITEMS:
@@ -176,21 +184,40 @@ def _split_joined(s: str) -> Node | None:
     parts = [s[bounds[i] : bounds[i + 1]].strip() for i in range(0, len(bounds), 2)]
     if any(not p for p in parts):
         return None
-    if all(m.group(0).strip() == "or" for m in cuts):
+    return parts, [m.group(0).strip() for m in cuts]
+
+
+def _split_joined(s: str) -> Node | None:
+    """``a and b`` / ``a or b`` / ``a; b`` at top level: a list, flat (``7, 12 or 3`` is three
+    elements); inequalities joined by ``or`` are the union of their intervals."""
+    found = split_joined(s)
+    if found is None:
+        return None
+    parts, joiners = found
+    if all(j == "or" for j in joiners):
         intervals = [inequality_text(p) for p in parts]
         if all(iv is not None for iv in intervals):
             return UnionOf(tuple(parse_answer(t) for iv in intervals for t in iv))  # type: ignore[union-attr]
-    return Coll(tuple(parse_answer(p) for p in parts))
+    items: list[Node] = []
+    for p in parts:
+        node = parse_answer(p)
+        items.extend(node.items if isinstance(node, Coll) and node.bare else (node,))
+    if len(items) > MAX_ITEMS:
+        raise ValueError("too many items")
+    return Coll(tuple(items), bare=True)
 
 
 def parse_answer(s: str) -> Node:
     """Parse a normalised answer into its structure (never evaluates text as code)."""
     s = s.strip()
+    while s[:1] == "{" and outer_spans(s):
+        s = s[1:-1].strip()  # bare braces are grouping (method.md 7.1): `{1,2}` is the list 1, 2
     if THOUSANDS_RE.fullmatch(s):
         s = s.replace(",", "")  # also on the right of `x = 58,500`
     if s.count("\\pm") == 1 and "\\mp" not in s:
         # `1 \pm \sqrt{2}` is the set of both values.
-        return Coll((parse_answer(s.replace("\\pm", "+")), parse_answer(s.replace("\\pm", "-"))))
+        plus, minus = parse_answer(s.replace("\\pm", "+")), parse_answer(s.replace("\\pm", "-"))
+        return Coll((plus, minus), bare=True)
     joined = _split_joined(s)
     if joined is not None:
         return joined
@@ -204,7 +231,7 @@ def parse_answer(s: str) -> Node:
     if len(commas) > 1 and not THOUSANDS_RE.fullmatch(_split_equation(s)[-1].strip()):
         if len(commas) > MAX_ITEMS:
             raise ValueError("too many items")
-        return Coll(tuple(parse_answer(p) for p in commas))
+        return Coll(tuple(parse_answer(p) for p in commas), bare=True)
     ineq = inequality_node(s, parse_answer, UnionOf)
     if ineq is not None:
         return ineq
@@ -215,12 +242,12 @@ def parse_answer(s: str) -> Node:
     m = re.match(r"^(.+?)\\in(?![a-zA-Z])(.+)$", s)
     if m and _SIMPLE_LHS_RE.match(m.group(1).strip()):
         return parse_answer(m.group(2))  # `x \in [1, 2]`
-    if s.startswith("\\{") and s.endswith("\\}") and _outer_spans(s[1:]):
+    if s.startswith("\\{") and s.endswith("\\}") and outer_spans(s[1:]):
         inner = s[2:-2].strip()
         return Coll(_items(inner) if inner else ())
     if s.startswith("\\langle") and s.endswith("\\rangle"):
         return Seq("(", ")", _items(s[len("\\langle") : -len("\\rangle")]))
-    if s[:1] in "([" and s[-1:] in ")]" and _outer_spans(s):
+    if s[:1] in "([" and s[-1:] in ")]" and outer_spans(s):
         inner = s[1:-1]
         if len(split_top(inner, ",")) >= 2:
             return Seq(s[0], s[-1], _items(inner))
