@@ -10,10 +10,8 @@ when a trained checkpoint's svpo.json holds a dev curve: report_training).
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,8 @@ from svpo_harness.core.jsonl_io import json_objects
 from svpo_harness.pipelines import report_groups as groups
 from svpo_harness.pipelines import report_stats as stats
 from svpo_harness.pipelines import report_training as training
+from svpo_harness.pipelines.report_reference import load_reference, match_task
 
-REFERENCE_SETS = {"alphamath": "reference_alphamath.yaml"}  # --reference NAME, shipped data
 QUOTED = "quoted, not measured"
 NO_SAMPLES = "no samples file (lm-eval --log_samples): no significance test, no re-tokenized count"
 
@@ -36,7 +34,7 @@ class ReportConfig:
     results: list[str]  # files or folders, each optionally LABEL=PATH
     out: str = "report.md"
     html: str | None = None  # default: <out>.html
-    reference: str | None = None  # a YAML file or a name in REFERENCE_SETS
+    reference: str | None = None  # a YAML file or a name in report_reference.REFERENCE_SETS
     tokenizer: str | None = None  # overrides model_args' pretrained for re-tokenizing
     plots: bool = True
     pairs: str = "auto"  # report_groups.PAIR_MODES: which rows the significance test pairs
@@ -288,66 +286,6 @@ def measured_rows(path: Path, label: str | None, cfg: ReportConfig) -> list[dict
     return rows
 
 
-# ---- quoted rows -------------------------------------------------------------------------
-
-
-def load_reference(spec: str) -> list[dict[str, Any]]:
-    """Quoted rows from a YAML list (or a shipped set, e.g. ``alphamath``)."""
-    import yaml
-
-    if spec in REFERENCE_SETS:
-        where = f"{REFERENCE_SETS[spec]} (--reference {spec})"
-        text = resources.files("svpo_harness.data").joinpath(REFERENCE_SETS[spec]).read_text()
-    else:
-        path, where = Path(spec), spec
-        if not path.is_file():
-            raise ReportError(
-                f"{spec}: no such reference file (built-in: {', '.join(REFERENCE_SETS)})"
-            )
-        text = path.read_text(encoding="utf-8")
-    try:
-        entries = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ReportError(f"{where}: not valid YAML ({err})") from None
-    if not isinstance(entries, list):
-        raise ReportError(f"{where}: expected a list of rows (name, task, acc, ...)")
-    rows = []
-    for i, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict) or not {"name", "task", "acc"} <= entry.keys():
-            raise ReportError(f"{where} entry {i}: needs name, task and acc")
-        acc = entry["acc"]
-        if isinstance(acc, bool) or not isinstance(acc, (int, float)) or not 0 <= acc <= 1:
-            raise ReportError(f"{where} entry {i}: acc must be a fraction in [0, 1], got {acc!r}")
-        hardware = f" ({entry['hardware']})" if entry.get("hardware") else ""
-        notes = [entry["note"]] if entry.get("note") else []
-        rows.append(
-            {
-                "name": str(entry["name"]),
-                "task": str(entry["task"]),
-                "kind": "quoted",
-                "decoding": entry.get("decoding"),
-                "n": entry.get("n"),
-                "acc": float(acc),
-                "acc_stderr": None,
-                "acc_flexible": None,
-                "acc_flexible_stderr": None,
-                "tokens_per_question": _number(entry.get("tokens_per_question")),
-                "tokens_source": "quoted" if entry.get("tokens_per_question") else None,
-                "seconds_per_question": _number(entry.get("seconds_per_question")),
-                "hardware": hardware.strip(" ()") or None,
-                "source": f"{entry.get('source') or where}",
-                "notes": notes,
-            }
-        )
-    return rows
-
-
-def _match_task(task: str, measured: list[str]) -> str:
-    """A data set name (MATH, GSM8K, MATH-500) -> our task name when that task was measured."""
-    ours = "svpo_" + re.sub(r"[^a-z0-9]", "", task.lower())
-    return task if task in measured or ours not in measured else ours
-
-
 # ---- the report --------------------------------------------------------------------------
 
 
@@ -370,8 +308,8 @@ def build_report(cfg: ReportConfig) -> dict[str, Any]:
             row["name"] += f" #{seen[key]}"
     measured_tasks = list(dict.fromkeys(r["task"] for r in rows))
     if cfg.reference:
-        for row in load_reference(cfg.reference):
-            row["task"] = _match_task(row["task"], measured_tasks)
+        for row in load_reference(cfg.reference, ReportError):
+            row["task"] = match_task(row["task"], measured_tasks)
             rows.append(row)
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     if cfg.pairs not in groups.PAIR_MODES:
