@@ -89,6 +89,7 @@ def training_facts(meta: dict[str, Any] | None) -> dict[str, Any] | None:
             "metric": str(raw_sel["metric"]) if raw_sel.get("metric") is not None else None,
             "every": _int(raw_sel.get("every")),
             "limit": _int(raw_sel.get("limit")),
+            "problems": _int(raw_sel.get("problems")),  # how many the dev set held
             "curve": _curve(raw_sel.get("curve")),
             "chosen_step": _int(raw_sel.get("chosen_step")),
             "lr": _float(raw_sel.get("lr")),
@@ -188,8 +189,9 @@ def training_cells(entry: dict[str, Any]) -> list[str]:
         selected = f"{sel.get('metric') or '?'} on {sel.get('on') or '?'}"
         if sel.get("every"):
             selected += f", every {sel['every']} steps"
-        if sel.get("limit"):
-            selected += f", {sel['limit']:,} problems"
+        problems = sel.get("problems") or sel.get("limit")
+        if problems:
+            selected += f", {problems:,} problems"
     chosen = exp.get("chosen_step")
     chosen = sel.get("chosen_step") if chosen is None else chosen
     chosen_text = "—" if chosen is None else str(chosen)

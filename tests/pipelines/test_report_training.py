@@ -65,6 +65,7 @@ def svpo_training() -> dict:
             "metric": "sbs-3-5",
             "every": 50,
             "limit": 1000,
+            "problems": 500,  # the dev file held fewer than the limit
             "curve": SVPO_CURVE,
             "chosen_step": 50,
         },  # no lr here: config's
@@ -114,7 +115,7 @@ def test_training_table_from_svpo_json(tmp_path):
         "value head |",
         "| dpo r1 greedy | dpo | 0.0002 | greedy on arith:dev, every 10 steps, 200 problems | "
         "30 of 40 | 2.86 | 84 pairs | untrained |",
-        "| svpo r1 greedy | svpo | 5e-05 | sbs-3-5 on dev.jsonl, every 50 steps, 1,000 problems | "
+        "| svpo r1 greedy | svpo | 5e-05 | sbs-3-5 on dev.jsonl, every 50 steps, 500 problems | "
         "50 of 150 | 0.25 | 109 pairs + 1,469 step_q | trained |",
         "| rft r1 greedy | rft | — | — | — | — | — | untrained |",
     ]
