@@ -3,9 +3,11 @@
 A ``RealSet`` is a tuple of disjoint ``Interval``s in increasing order, merged wherever two
 touch (``(1, 2) \\cup [2, 3)`` is ``(1, 3)``; ``(1, 2) \\cup (2, 3)`` stays two parts), so two
 sets are equal exactly when their tuples agree endpoint by endpoint and end by end. Endpoints
-are sympy numbers (or ``-oo``/``oo``, always open). Order is decided exactly for rationals;
-other exact forms (``\\sqrt{2}``) are ordered by a 60-digit value and count as equal when they
-agree to 40 digits, as elsewhere in the checker. A non-real endpoint raises ``Undecidable``.
+are sympy numbers (or ``-oo``/``oo``, always open). Order is decided exactly when the
+difference of two endpoints is rational (always for rational endpoints); other exact forms
+(``\\sqrt{2}`` vs ``\\frac{7}{5}``) are ordered by a 60-digit value of the difference and count
+as equal when it is below 1e-40, as ``equiv`` treats exact forms. A non-real endpoint raises
+``Undecidable``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ def _num(a: Any) -> Any:
         return sympy.Integer(a)
     if not isinstance(a, sympy.Basic):
         raise TypeError(f"not a sympy number: {type(a).__name__}")
+    if a.is_extended_real is False:
+        raise Undecidable(f"not a real number: {a}")
     return a
 
 
@@ -56,9 +60,10 @@ def cmp(a: Any, b: Any) -> int:
         return 1
     if a == NEG_OO or b == OO:
         return -1
-    if a.is_Rational and b.is_Rational:
-        return 1 if a > b else -1
-    d = (a - b).evalf(60)
+    d = a - b
+    if d.is_Rational:  # both rational, or radicals that cancel (`(\sqrt{2} + 1) - \sqrt{2}`)
+        return 0 if d == 0 else (1 if d.is_positive else -1)
+    d = d.evalf(60)
     if not (d.is_number and d.is_real) or not d.is_finite:
         raise Undecidable(f"cannot order {a} and {b}")
     if abs(d) < _ZERO:

@@ -75,13 +75,14 @@ def math_spans(text: str) -> list[tuple[int, int, int, int]]:
 
 
 def _is_math(content: str, after: str) -> bool:
-    """Whether ``$content$`` is math. A ``$`` followed by digits is currency unless the span is
-    tight (``$5$``, ``$7,12,3$``); other content may have spaces inside the dollars
-    (``$ \\begin{pmatrix}..\\end{pmatrix} $``). Prose inside means currency either way."""
+    """Whether ``$content$`` is math. A ``$`` followed by digits is currency (``$5 and $``)
+    unless the span is tight (``$5$``, ``$7,12,3$``) or holds LaTeX (``$ 1 \\pm \\sqrt{2} $``);
+    other content may have spaces inside the dollars (``$ \\begin{pmatrix}..\\end{pmatrix} $``).
+    Prose inside means currency either way."""
     if after.isdigit() or _prose_in_math(content):
         return False
     if _CURRENCY_RE.match(content):
-        return content == content.strip()
+        return content == content.strip() or "\\" in content
     return True
 
 
