@@ -28,9 +28,19 @@ def _load_yaml(path: str | None) -> dict:
     type=click.Path(exists=True, dir_okay=False),
     help="YAML of settings (same names as the flags); flags given here win.",
 )
-@click.option("--objective", type=click.Choice(["sft", "dpo", "svpo", "alphamath"]))
+@click.option(
+    "--objective",
+    type=click.Choice(["sft", "rft", "dpo", "svpo", "alphamath"]),
+    help="sft: SFT on --data; rft: SFT on an annotation's unique correct paths; dpo: "
+    "solution-level DPO; svpo: step-level DPO + value ranking + Q regression; alphamath: "
+    "CE on correct paths + value MSE.",
+)
 @click.option("--model", help="Base: svpo checkpoint, HF model folder or hub id.")
-@click.option("--data", help="JSONL of records (sft/path for sft; pairs for dpo/svpo) or 'arith'.")
+@click.option(
+    "--data",
+    help="sft: JSONL of sft/path records or 'arith'; the others: an `svpo annotate` folder "
+    "or its pairs.jsonl.",
+)
 @click.option("--out", help="Checkpoint folder to write; resumable steps go to OUT.run/.")
 @click.option("--step-format", help="Step format name (default: the base checkpoint's).")
 @click.option("--full/--lora", default=None, help="Train all weights, or a LoRA adapter (default).")
@@ -62,6 +72,18 @@ def _load_yaml(path: str | None) -> dict:
     help="Reference log-probs once before training, cached on disk (default), or live.",
 )
 @click.option("--ref-cache", help="Folder of cached reference log-probs ('none': no cache).")
+@click.option(
+    "--select-on",
+    help="Model selection on held-out data: a dev split (arith:dev, NAME:SPLIT) or FILE.jsonl, "
+    "disjoint from the training questions and every eval set; the best step is saved.",
+)
+@click.option("--eval-every", type=int, help="Optimizer steps between dev evaluations (25).")
+@click.option("--eval-limit", type=int, help="Dev problems used, the first N (100).")
+@click.option(
+    "--select-metric",
+    type=click.Choice(["auto", "greedy", "sbs"]),
+    help="Dev metric; auto: SBS(3,5) when the run trains a value head, else greedy.",
+)
 @click.option("--device")
 @click.option("--dtype", type=click.Choice(["float32", "bfloat16"]))
 @click.option("--save-every", type=int)
@@ -74,10 +96,14 @@ def _load_yaml(path: str | None) -> dict:
     "--overwrite",
     is_flag=True,
     default=None,
-    help="svpo/dpo/alphamath: start over instead of continuing the run in OUT.run/.",
+    help="Start over instead of continuing the run in OUT.run/.",
 )
 def train(config_file: str | None, **flags: object) -> None:
-    """Fine-tune a policy (SFT now; step-level DPO and SVPO plug into the same loop)."""
+    """Fine-tune a policy: SFT, RFT, solution-level DPO, AlphaMath or SVPO, on one loop.
+
+    With --select-on, the run is evaluated on held-out problems at step 0 and every
+    --eval-every steps and the best step is the checkpoint written (svpo.json records the
+    curve). Re-running the same command continues after a kill."""
     from svpo_harness.pipelines.train_config import TrainConfig
 
     settings = _load_yaml(config_file)

@@ -170,11 +170,47 @@ def prepare_examples(
 
 
 def window_counts(examples: Sequence[Example]) -> LossCounts:
-    """Loss denominators for an accumulation window (all its micro-batches' examples)."""
+    """What an accumulation window holds (all its micro-batches' examples), per loss term."""
     total = LossCounts()
     for example in examples:
         total = total + example.counts()
     return total
+
+
+@dataclass(frozen=True)
+class KindRates:
+    """Pairs, value targets and paths per example over the whole data (method.md section 5)."""
+
+    pairs: float
+    values: float
+    paths: float
+
+    @classmethod
+    def of(cls, examples: Sequence[Example]) -> KindRates:
+        kinds = Counter(e.kind for e in examples)
+        n = max(1, len(examples))
+        return cls(kinds["pair"] / n, kinds["step_q"] / n, kinds["path"] / n)
+
+
+def window_denominators(examples: Sequence[Example], rates: KindRates) -> LossCounts:
+    """Loss denominators of a window drawn from data with ``rates``: each term's *expected*
+    count in a window of this size, not the count this window happens to hold.
+
+    With records of one kind the two agree. With mixed records (svpo: ~7% pairs among step_q)
+    a window's pair count swings between 0 and several, and dividing by it would weigh a lone
+    pair as a full batch of pairs: averaged over an epoch, each term would get lambda times the
+    share of windows that hold one of its examples. Dividing by the expected count makes each
+    term, summed over an epoch, the mean over all of its own examples (method.md section 5),
+    so the lambdas are the weights the terms really get. SFT tokens: the window's own token
+    mean over its paths, scaled by its path count over the expected one.
+    """
+    held = window_counts(examples)
+    paths = sum(1 for e in examples if e.kind == "path")
+    expected_paths = rates.paths * len(examples)
+    sft = held.sft_tokens * expected_paths / paths if paths else 0
+    return LossCounts(
+        pairs=rates.pairs * len(examples), values=rates.values * len(examples), sft_tokens=sft
+    )
 
 
 @dataclass(frozen=True)
@@ -322,6 +358,7 @@ from svpo_harness.engines.step_scores import (  # noqa: E402
 
 __all__ = [
     "Example",
+    "KindRates",
     "Placement",
     "PrepareStats",
     "Row",
@@ -334,4 +371,5 @@ __all__ = [
     "step_batch",
     "to_example",
     "window_counts",
+    "window_denominators",
 ]

@@ -135,9 +135,10 @@ class LossWeights:
 class LossCounts:
     """Denominators over the whole accumulation window (never over one micro-batch)."""
 
-    pairs: int = 0  # preference pairs (DPO and ranking terms)
-    values: int = 0  # value regression targets (step_q rows)
-    sft_tokens: int = 0  # scored tokens of SFT rows
+    # counts, or expected counts (floats) under mixed records: collate.window_denominators
+    pairs: float = 0  # preference pairs (DPO and ranking terms)
+    values: float = 0  # value regression targets (step_q rows)
+    sft_tokens: float = 0  # scored tokens of SFT rows
 
     def __add__(self, other: LossCounts) -> LossCounts:
         return LossCounts(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
@@ -195,13 +196,19 @@ def combine_losses(sums: LossSums, counts: LossCounts, weights: LossWeights) -> 
     )
 
 
-def loss_report(sums: LossSums, counts: LossCounts, weights: LossWeights) -> dict[str, float]:
+def loss_report(
+    sums: LossSums,
+    counts: LossCounts,
+    weights: LossWeights,
+    denominators: LossCounts | None = None,
+) -> dict[str, float]:
     """Each term's window mean and the accuracies, as floats (progress bar, logs).
 
-    ``sums`` should be the window's total (micro-batch sums added with ``+``).
+    ``sums`` should be the window's total (micro-batch sums added with ``+``); ``counts`` what
+    the window holds; ``denominators`` what the optimised loss divided by (default ``counts``).
     """
     out = {
-        "loss": float(combine_losses(sums.detach(), counts, weights)),
+        "loss": float(combine_losses(sums.detach(), denominators or counts, weights)),
         "dpo": float(_mean(sums.dpo.detach(), counts.pairs)),
         "rank": float(_mean(sums.rank.detach(), counts.pairs)),
         "mse": float(_mean(sums.mse.detach(), counts.values)),

@@ -6,6 +6,9 @@
   full path of the same question (the baseline without step-level credit).
 - ``alphamath``: ``path`` records (cross-entropy on correct solutions) and ``step_q`` records
   (MSE of the value against Q), the reference's recipe.
+- ``rft``: rejection-sampling fine-tuning, the SFT baseline on the same trees: cross-entropy on
+  the unique correct root-to-answer paths (``path`` records; a path found by several trees of
+  one question counts once).
 
 Everything is checked before any weights load: no usable records, records made with another
 tokenizer (fingerprint) or another step format are clear errors naming the file and line.
@@ -24,6 +27,7 @@ KINDS_BY_OBJECTIVE: dict[str, tuple[str, ...]] = {
     "svpo": ("pair", "step_q"),
     "dpo": ("tree",),
     "alphamath": ("path", "step_q"),
+    "rft": ("path",),
 }
 
 
@@ -134,6 +138,7 @@ def load_preference_data(
         raise PreferenceDataError(f"no preference data for objective {objective!r}")
     files = data_files(source, objective)
     data = PreferenceData(records=[], source=[str(f) for f in files])
+    seen_paths: set[tuple[str, tuple]] = set()
     for file, number, record in _records(files, KINDS_BY_OBJECTIVE[objective]):
         fingerprint = record.tokenizer_fingerprint
         fmt = (
@@ -152,6 +157,12 @@ def load_preference_data(
                 f"{file}:{number}: made with step format {fmt!r}, but the model uses "
                 f"{step_format!r} (pass --step-format {fmt}, or annotate again)"
             )
+        if objective == "rft":
+            key = (record.question_id, record.step_ids)
+            if key in seen_paths:
+                data.skipped["duplicate_paths"] = data.skipped.get("duplicate_paths", 0) + 1
+                continue
+            seen_paths.add(key)
         if isinstance(record, TreeRecord):
             pairs = solution_pairs(record)
             if not pairs:
@@ -163,7 +174,7 @@ def load_preference_data(
             data.records.append(record)
     for record in data.records:
         data.counts[record.KIND] = data.counts.get(record.KIND, 0) + 1
-    needed = {"svpo": "pair", "dpo": "pair", "alphamath": "path"}[objective]
+    needed = {"svpo": "pair", "dpo": "pair", "alphamath": "path", "rft": "path"}[objective]
     if not data.counts.get(needed):
         raise PreferenceDataError(
             f"{', '.join(data.source)}: no {needed} records for --objective {objective} "

@@ -159,6 +159,7 @@ def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True
     accelerator = make_accelerator()
     distributed = accelerator.num_processes > 1
     device = accelerator.device if distributed else _device(cfg.device)
+    selection = _selection(cfg, accelerator)  # checked before any weights load
     torch.manual_seed(cfg.seed)  # the new adapter's and head's initial weights
     if cfg.objective == "sft":
         job = prepare_sft(cfg, accelerator, device)
@@ -167,6 +168,13 @@ def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True
 
         job = prepare_preference(cfg, accelerator, device)
     policy, tokenizer = job.loaded.model, job.loaded.tokenizer
+    if selection is not None:
+        from svpo_harness.pipelines.train_select import dev_accuracy
+
+        job.spec.selection = selection
+        job.spec.evaluate = lambda scorer: dev_accuracy(
+            scorer.policy, scorer.head, tokenizer, job.loaded.step_format, selection, cfg.seed
+        )
     scorer = StepScorer(policy, job.trained_head)
     policy_params = [p for p in policy.parameters() if p.requires_grad]
     head_params = list(job.trained_head.parameters()) if job.trained_head is not None else []
@@ -181,6 +189,7 @@ def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True
                 head = copy.deepcopy(job.trained_head).cpu()
                 head.load_state_dict(_strip(gathered, "head."))
         meta = job.meta(reports, True)
+        meta.training.update(_selection_facts(cfg, job, selection, len(reports), accelerator))
         save_checkpoint(
             cfg.out, unwrapped.policy, tokenizer, head, meta, overwrite=True,
             policy_state_dict=policy_state,
@@ -206,8 +215,87 @@ def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True
         tokens=result.tokens,
         seconds=result.seconds,
         resumed_from=result.resumed_from,
-        summary={**job.summary, "last": last_reports(result.reports)},
+        summary={
+            **job.summary,
+            "last": last_reports(result.reports),
+            **_selection_facts(cfg, job, selection, result.steps, accelerator),
+        },
     )
+
+
+def _selection(cfg: TrainConfig, accelerator: Any) -> Any:
+    """``--select-on``'s problems, checked against the training questions and the eval sets."""
+    if not cfg.select_on:
+        return None
+    if accelerator.distributed_type.value in ("DEEPSPEED", "FSDP"):
+        raise ValueError("--select-on needs whole weights on each process (one process or DDP)")
+    from svpo_harness.pipelines.train_select import load_selection, resolve_metric
+
+    trains_head = cfg.objective in ("svpo", "alphamath")
+    if cfg.objective == "svpo" and cfg.lambda_rank == 0 and cfg.lambda_mse == 0:
+        trains_head = False
+    return load_selection(
+        cfg.select_on,
+        metric=resolve_metric(cfg.select_metric, trains_head),
+        every=cfg.eval_every,
+        limit=cfg.eval_limit,
+        train_questions=training_questions(cfg),
+    )
+
+
+def training_questions(cfg: TrainConfig) -> list[tuple[str, str | None]]:
+    """(question id, text or None) of every question the training data holds."""
+    import json
+
+    if cfg.data == "arith":
+        from svpo_harness.core.arith import arith_split
+
+        return [(p.question_id, p.question) for p in arith_split("train", cfg.arith_n)]
+    path = Path(cfg.data)
+    files = [path / "trees.jsonl", path / "pairs.jsonl"] if path.is_dir() else [path]
+    found: dict[str, str | None] = {}
+    for file in files:
+        if not file.is_file():
+            continue
+        with open(file, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # the data loader reports bad lines, naming them
+                if isinstance(record, dict) and isinstance(record.get("question_id"), str):
+                    text = record.get("question")
+                    if found.get(record["question_id"]) is None:
+                        found[record["question_id"]] = text if isinstance(text, str) else None
+    return list(found.items())
+
+
+def _selection_facts(
+    cfg: TrainConfig, job: TrainJob, selection: Any, steps: int, accelerator: Any
+) -> dict[str, Any]:
+    """What ``svpo.json`` records for a fair comparison (method.md section 7.2): the dev curve
+    and the chosen step, the exposure (passes over the records), and whether the head saved
+    with the checkpoint was trained (here, or by a parent it is inherited from)."""
+    window = cfg.batch_size * cfg.grad_accum * accelerator.num_processes
+    examples = len(job.spec.examples)
+    chosen = selection.best_step if selection is not None else steps
+    parent = job.loaded.meta.training or {}
+    trained_here = job.trained_head is not None
+    facts: dict[str, Any] = {
+        "value_head_trained": trained_here or bool(parent.get("value_head_trained")),
+        "value_head_trained_here": trained_here,
+        "exposure": {
+            "optimizer_steps": steps,
+            "chosen_step": chosen,
+            "window": window,
+            "examples": examples,
+            "records": dict(job.summary.get("records") or {"path": examples}),
+            "passes": round(chosen * window / max(1, examples), 4),
+        },
+    }
+    if selection is not None:
+        facts["selection"] = selection.record(cfg.lr)
+    return facts
 
 
 def _strip(state: dict[str, Any], prefix: str) -> dict[str, Any]:

@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-Objective = Literal["sft", "dpo", "svpo", "alphamath"]
-OBJECTIVES: tuple[str, ...] = ("sft", "dpo", "svpo", "alphamath")
+Objective = Literal["sft", "rft", "dpo", "svpo", "alphamath"]
+OBJECTIVES: tuple[str, ...] = ("sft", "rft", "dpo", "svpo", "alphamath")
 
 
 @dataclass
@@ -63,6 +63,16 @@ class TrainConfig:
     # off: the reference runs next to the policy (LoRA: adapter disabled; full: a frozen copy)
     precompute_ref: bool = True
     ref_cache: str | None = None  # default: $SVPO_CACHE or ~/.cache/svpo-harness, /ref-logps
+    # -- model selection on held-out data (method.md section 7.2) ------------------------------
+    # a dev split (arith:dev, NAME:SPLIT) or FILE.jsonl, disjoint from the training questions
+    # and every evaluation set; evaluated at step 0 and every eval_every steps, the best step
+    # (ties: the earlier) is the checkpoint written
+    select_on: str | None = None
+    eval_every: int = 25
+    eval_limit: int | None = 100  # dev problems used (the first N)
+    # greedy accuracy, or SBS(3,5) accuracy (a head is judged by the search it guides); auto:
+    # sbs when this run trains a value head, else greedy
+    select_metric: Literal["auto", "greedy", "sbs"] = "auto"
     # -- runtime -----------------------------------------------------------------------------
     device: str = "auto"
     dtype: Literal["float32", "bfloat16"] = "float32"
@@ -84,6 +94,10 @@ class TrainConfig:
         for name in ("batch_size", "grad_accum", "epochs", "max_length", "lora_r", "arith_n"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1")
+        if self.eval_every < 1 or (self.eval_limit is not None and self.eval_limit < 1):
+            problems.append("eval_every and eval_limit must be >= 1")
+        if self.select_metric not in ("auto", "greedy", "sbs"):
+            problems.append("select_metric must be auto, greedy or sbs")
         if self.pack_length is not None and self.pack_length < self.max_length:
             problems.append("pack_length must be >= max_length")
         if self.max_steps is not None and self.max_steps < 1:
@@ -101,7 +115,7 @@ class TrainConfig:
         if not self.full and self.model and self.out and _same_path(self.model, self.out):
             problems.append("out must differ from model with LoRA (the adapter needs its parent)")
         if self.objective != "sft" and self.data == "arith":
-            problems.append(f"objective {self.objective} needs pair records (--data FILE)")
+            problems.append(f"objective {self.objective} needs annotation records (--data)")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
 

@@ -5,12 +5,13 @@ NCCL on GPUs; DeepSpeed or FSDP from its config), wrapping the model, ``backward
 clipping across shards, resumable state (``save_state``/``load_state``: optimizer, RNG of every
 process, the scheduler) and gathering sharded weights for the final checkpoint.
 
-What it does not do here: gradient accumulation. Our losses are divided by counts over the whole
-window (all micro-batches of one optimizer step, on all processes; engines/losses.py), so each
-micro-batch's loss is already its exact share, and ``Accelerator.accumulate`` would divide it
-again. The loop keeps the window itself and skips the gradient all-reduce on all but the last
-micro-batch (``no_sync``). Data-parallel backends average gradients over processes, so each
-process's share is multiplied by their number.
+What it does not do here: gradient accumulation. Each loss term is divided by its expected count
+over the whole window (all micro-batches of one optimizer step, on all processes;
+``collate.window_denominators``, method.md section 5), so each micro-batch's loss is already
+its exact share, and ``Accelerator.accumulate`` would divide it again. The loop keeps the
+window itself and skips the gradient all-reduce on all but the last micro-batch (``no_sync``).
+Data-parallel backends average gradients over processes, so each process's share is multiplied
+by their number.
 
 Data order: an epoch is a permutation of the examples fixed by (seed, epoch), cut into windows
 of ``batch_size x grad_accum x processes`` examples; a window into ``grad_accum`` micro-batches
@@ -38,12 +39,14 @@ from torch import nn
 
 from svpo_harness.engines.collate import (
     Example,
+    KindRates,
     RowScores,
     StepBatch,
     batch_loss_sums,
     collate,
     score_rows,
     window_counts,
+    window_denominators,
 )
 from svpo_harness.engines.losses import LossSums, LossWeights, combine_losses, loss_report
 from svpo_harness.pipelines.train_config import TrainConfig
@@ -82,6 +85,10 @@ class LoopSpec:
     ref: str = "none"
     ref_store: Any = None  # load() -> list | None, save(list), key_from(probe logps)
     ref_model: nn.Module | None = None
+    # model selection on dev (pipelines/train_select.py): the Selection, and the function
+    # that measures the scorer as it is now (called on the main process's weights)
+    selection: Any = None
+    evaluate: Callable[[nn.Module], float] | None = None
 
 
 @dataclass
@@ -175,6 +182,7 @@ def run_loop(
     world, rank = accelerator.num_processes, accelerator.process_index
     device = accelerator.device if world > 1 else next(scorer.parameters()).device
     examples, weights = spec.examples, spec.weights
+    rates = KindRates.of(examples)  # each term's expected count per window (method.md 5)
     window_size = cfg.batch_size * cfg.grad_accum * world
     per_epoch = math.ceil(len(examples) / window_size)
     total_steps = cfg.max_steps or per_epoch * cfg.epochs
@@ -234,6 +242,8 @@ def run_loop(
         state = json.loads((resume_from / PROGRESS_FILE).read_text(encoding="utf-8"))
         step, epoch, pos = state["step"], state["epoch"], state["window"]
         losses, reports, tokens = state["losses"], state["reports"], state["tokens"]
+        if spec.selection is not None:
+            spec.selection.restore(state.get("selection"))
     unwrapped.policy.train(spec.policy_train_mode)
     if unwrapped.head is not None:
         unwrapped.head.train()
@@ -245,6 +255,8 @@ def run_loop(
         if accelerator.is_main_process:
             record = {"step": step, "epoch": epoch, "window": pos, "losses": losses,
                       "reports": reports, "tokens": tokens}  # fmt: skip
+            if spec.selection is not None:
+                record["selection"] = spec.selection.state()
             tmp = folder / (PROGRESS_FILE + ".tmp")
             tmp.write_text(json.dumps(record), encoding="utf-8")
             os.replace(tmp, folder / PROGRESS_FILE)
@@ -252,6 +264,19 @@ def run_loop(
                 if old != folder:
                     shutil.rmtree(old, ignore_errors=True)
         accelerator.wait_for_everyone()
+
+    def select() -> None:
+        """Dev accuracy at this step when due; the best step's weights go to run_dir/best."""
+        selection = spec.selection
+        if selection is None or not selection.due(step, total_steps):
+            return
+        acc = spec.evaluate(unwrapped)
+        if selection.add(step, acc) and accelerator.is_main_process:
+            from svpo_harness.pipelines.train_select import save_best
+
+            save_best(run_dir, unwrapped, step)
+        accelerator.wait_for_everyone()
+        bar.write(f"dev {selection.metric_name} at step {step}: {acc:.3f}")
 
     terms = {"dpo": weights.lambda_dpo, "rank": weights.lambda_rank, "mse": weights.lambda_mse,
              "sft": weights.lambda_sft}  # fmt: skip
@@ -264,11 +289,13 @@ def run_loop(
         unit="step",
         disable=not (progress and accelerator.is_main_process),
     )
+    select()  # step 0: the policy given to --model
     while step < total_steps:
         windows = epoch_windows(len(examples), window_size, cfg.seed, epoch)
         while pos < len(windows) and step < total_steps:
             window = windows[pos]
             counts = window_counts([examples[i] for i in window])
+            denominators = window_denominators([examples[i] for i in window], rates)
             slices = micro_slices(window, cfg.batch_size, rank, world)
             optimizer.zero_grad(set_to_none=True)
             sums = LossSums.zeros(device)
@@ -284,7 +311,7 @@ def run_loop(
                 with nullcontext() if last else accelerator.no_sync(scorer):
                     logps, values = scorer(batch)
                     micro = batch_loss_sums(batch, RowScores(logps, values), ref, weights)
-                    loss = combine_losses(micro, counts, weights) * share
+                    loss = combine_losses(micro, denominators, weights) * share
                     if values is not None:  # the head joins every backward (DDP's rule)
                         loss = loss + 0.0 * values.sum()
                     accelerator.backward(loss)
@@ -296,13 +323,14 @@ def run_loop(
             scheduler.step()
             pos, step = pos + 1, step + 1
             total = _sums_from(accelerator.reduce(_sums_vector(sums, device), reduction="sum"))
-            report = loss_report(total, counts, weights)
+            report = loss_report(total, counts, weights, denominators)
             losses.append(report["loss"])
             reports.append(report)
             bar.update(1)
             bar.set_postfix({k: f"{v:.3f}" for k, v in report.items() if k not in unused})
             if on_step is not None:
                 on_step(step, report["loss"])
+            select()
             if cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
                 save_step()
         if pos >= len(windows):
@@ -312,6 +340,10 @@ def run_loop(
 
     unwrapped.eval()
     accelerator.wait_for_everyone()
+    if spec.selection is not None and spec.selection.best_step != step:
+        from svpo_harness.pipelines.train_select import load_best
+
+        load_best(run_dir, unwrapped, spec.selection.best_step)  # the checkpoint written
     sharded = accelerator.distributed_type.value in ("DEEPSPEED", "FSDP")
     gathered = accelerator.get_state_dict(scorer) if sharded else None
     if accelerator.is_main_process:

@@ -1,4 +1,5 @@
-"""`svpo train --objective svpo|dpo|alphamath`: step-level DPO + value ranking + Q regression.
+"""`svpo train --objective svpo|dpo|alphamath|rft`: step-level DPO + value ranking + Q regression,
+and the baselines on the same trees.
 
 Set-up for the one loop (pipelines/train_loop.py), top to bottom: check the data against the
 model (before any weights load), open the run folder, load the policy (LoRA with dropout 0, or
@@ -28,6 +29,10 @@ def loss_weights(cfg: TrainConfig) -> Any:
     common = {"beta": cfg.beta, "rank_loss": cfg.rank_loss, "margin": cfg.rank_margin}
     if cfg.objective == "dpo":  # solution-level DPO only: the baseline without a value head
         return LossWeights(**common, lambda_dpo=1.0, lambda_rank=0.0, lambda_mse=0.0)
+    if cfg.objective == "rft":  # SFT on the trees' unique correct paths; no reference, no head
+        return LossWeights(
+            **common, lambda_dpo=0.0, lambda_rank=0.0, lambda_mse=0.0, lambda_sft=1.0
+        )
     if cfg.objective == "alphamath":  # CE on correct paths + lambda_mse x MSE(V, Q)
         return LossWeights(
             **common, lambda_dpo=0.0, lambda_rank=0.0, lambda_mse=cfg.lambda_mse, lambda_sft=1.0
@@ -38,7 +43,7 @@ def loss_weights(cfg: TrainConfig) -> Any:
 
 
 def prepare_preference(cfg: TrainConfig, accelerator: Any, device: torch.device) -> Any:
-    """The loop's inputs for ``cfg.objective`` in (svpo, dpo, alphamath): a ``TrainJob``."""
+    """The loop's inputs for ``cfg.objective`` in (svpo, dpo, alphamath, rft): a ``TrainJob``."""
     from svpo_harness.engines.checkpoint import CheckpointMeta, load_checkpoint, read_meta
     from svpo_harness.engines.checkpoint_lineage import parent_spec
     from svpo_harness.engines.collate import prepare_examples
@@ -133,7 +138,6 @@ def prepare_preference(cfg: TrainConfig, accelerator: Any, device: torch.device)
             training={
                 "objective": cfg.objective,
                 "config": cfg.to_dict(),
-                "value_head_trained": head is not None and final,
                 "losses_last_10_steps": last_reports(reports),
                 "data": {
                     "files": data.source,
