@@ -6,9 +6,11 @@ Sections:
 1. agreement with ``math_verify.verify(parse(gold), parse(pred))`` on the same pairs:
    MATH test (extracted solution vs gold), MATH-500 (solution vs ``answer``), MATH-500
    surface variants (must match) and negatives (answer of the next problem: must not),
-   GSM8K model solutions (flexible mode vs ``is_correct``), and the MATH-500 golds written
+   GSM8K model solutions (flexible mode vs ``is_correct``), the MATH-500 golds written
    the ways models write them (``tests/core/grading/model_written_forms.py``: must match)
-   and the same with a perturbed answer (must not);
+   and the same with a perturbed answer (must not), and 300 generated one-variable
+   interval/inequality/set pairs, equal or not by construction
+   (``tests/core/grading/set_forms.py``, issue 27);
 2. throughput (pairs/s) on ``--n`` MATH test pairs, each side doing extraction + check,
    in one process and on a 2-process pool (ours: ``grade_many``; math-verify:
    ``multiprocessing.Pool``);
@@ -36,6 +38,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "core" / "grading"))  # the model-written forms
 
 from model_written_forms import model_form_pairs  # noqa: E402
+from set_forms import generated_pairs  # noqa: E402
 
 from svpo_harness.grading import extract_answer, grade_many, shutdown_pool  # noqa: E402
 from svpo_harness.grading.equiv import is_equiv  # noqa: E402
@@ -163,6 +166,12 @@ def pair_sets(data: Path, n: int) -> dict[str, tuple[list[Pair], list[bool] | No
             pairs.append((r[k]["solution"], gold))
             labels.append(bool(r[k]["is_correct"]))
     sets["GSM8K model solutions vs is_correct"] = (pairs, labels, True)
+    gen = generated_pairs(300, seed=27)  # the test suite's set (test_grading_sets.py)
+    sets["generated interval/inequality/set pairs (issue 27)"] = (
+        [(p, g) for g, p, _ in gen],
+        [e for _, _, e in gen],
+        False,
+    )
     return sets
 
 

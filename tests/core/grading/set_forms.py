@@ -219,3 +219,18 @@ def write(parts: list[Part], v: str, rng: random.Random) -> str:
     if form == "builder":
         return f"\\{{{v} {rng.choice(_SUCH_THAT)} {text}\\}}"
     return text
+
+
+def generated_pairs(n: int, seed: int) -> list[tuple[str, str, bool]]:
+    """``n`` pairs (gold, pred, equal?): every other pair equal, the rest mutated."""
+    rng = random.Random(seed)
+    pairs = []
+    for i in range(n):
+        s = random_set(rng)
+        if i % 2 == 0:  # equal: the same set, maybe cut into more parts
+            other = split(s, rng) if rng.random() < 0.3 else s
+        else:
+            other = mutate(s, rng)
+        v = rng.choice("xxxtya")
+        pairs.append((write(s, v, rng), write(other, v, rng), canonical(s) == canonical(other)))
+    return pairs

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import sympy
-from set_forms import canonical, mutate, random_set, split, write
+from set_forms import generated_pairs
 
 from svpo_harness.grading import extract_answer, is_equiv
 from svpo_harness.grading.conditions import condition_set
@@ -112,22 +112,8 @@ def test_outside_the_set_reading(gold: str, pred: str, expected: bool) -> None:
     assert is_equiv(pred, gold) is expected
 
 
-def _generated_pairs(n: int, seed: int) -> list[tuple[str, str, bool]]:
-    rng = random.Random(seed)
-    pairs = []
-    for i in range(n):
-        s = random_set(rng)
-        if i % 2 == 0:  # equal: the same set, maybe cut into more parts
-            other = split(s, rng) if rng.random() < 0.3 else s
-        else:
-            other = mutate(s, rng)
-        v = rng.choice("xxxtya")
-        pairs.append((write(s, v, rng), write(other, v, rng), canonical(s) == canonical(other)))
-    return pairs
-
-
 def test_generated_sets_are_decided_right() -> None:
-    pairs = _generated_pairs(300, seed=27)
+    pairs = generated_pairs(300, seed=27)
     assert sum(e for _, _, e in pairs) == 150  # half equal, half unequal by construction
     wrong = [(g, p, e) for g, p, e in pairs if is_equiv(p, g) is not e]
     assert wrong == []
@@ -143,7 +129,7 @@ WRAPS = [
 
 
 def test_generated_sets_through_extraction() -> None:
-    pairs = _generated_pairs(200, seed=2027)
+    pairs = generated_pairs(200, seed=2027)
     rng = random.Random(7)
     wrong = []
     for gold, pred, expected in pairs:
@@ -154,7 +140,7 @@ def test_generated_sets_through_extraction() -> None:
 
 
 def test_generator_forms_are_varied() -> None:
-    texts = [t for g, p, _ in _generated_pairs(300, seed=27) for t in (g, p)]
+    texts = [t for g, p, _ in generated_pairs(300, seed=27) for t in (g, p)]
     for needle in ("\\cup", "\\in", "|", "\\mid", "or", "\\infty", "\\ne", "\\frac", "-"):
         assert sum(needle in t for t in texts) >= 10, needle
 
