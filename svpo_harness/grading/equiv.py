@@ -5,8 +5,12 @@ Order of checks (cheap first):
 1. structural pre-checks (``limits.precheck``): too long, too deep, too many powers -> False;
 2. string normalisation; identical strings -> True;
 3. multiple-choice gold (``C``, ``(C)``, ``\\text{(C)}``) -> compare letters;
-4. plain decimal numbers -> exact ``Fraction`` arithmetic, no sympy;
-5. structure (tuple, interval, set, union, matrix, equation) with each scalar parsed by the
+4. plain decimal numbers -> exact ``Fraction`` arithmetic, no sympy (a decimal comma, ``3,45``,
+   reads as a point when the gold is one number);
+5. sets of reals (``conditions.condition_set``): when either side has a relation, ``\\in``,
+   ``\\cup`` or ``\\infty`` and both read as one-variable sets (inequalities, ``|x|``
+   conditions, intervals, unions), the sets compare exactly, open and closed ends kept;
+6. structure (tuple, interval, set, union, matrix, equation) with each scalar parsed by the
    safe parser; scalars compare symbolically first (exact forms), then by the numeric policy:
    an integer gold needs an exact value, any other gold accepts ``|p - g| <= 1e-3 |g|`` when
    a decimal is involved; expressions with variables compare at fixed sample points.

@@ -84,8 +84,9 @@ _SIMPLE_LHS_RE = re.compile(
     rf"|\\frac\s*\{{\s*{_NAMES}\s*\}}\s*\{{\s*{_NAMES}\s*\}})$"
 )
 # Top-level list joiners besides `,` (method.md 7.1): `2 and 3`, `x = 1 or x = 2`, `1; 2`,
-# `(9,2)or(2,9)`: `and`/`or` as words, with or without spaces, never inside a word or command.
-JOIN_RE = re.compile(r"\s*(?<![A-Za-z\\])(?:and|or)(?![A-Za-z])\s*|\s*;\s*")
+# `(9,2)or(2,9)`, `1, 2, and 3`: `and`/`or` as words, with or without spaces (and a comma
+# before them), never inside a word or command.
+JOIN_RE = re.compile(r"\s*,?\s*(?<![A-Za-z\\])(?:and|or)(?![A-Za-z])\s*|\s*;\s*")
 _MATRIX_RE = re.compile(
     r"^\\begin\{([pbvBV]?matrix|smallmatrix|array)\}(.*)\\end\{\1\}$", re.DOTALL
 )
@@ -184,7 +185,7 @@ def split_joined(s: str) -> tuple[list[str], list[str]] | None:
     parts = [s[bounds[i] : bounds[i + 1]].strip() for i in range(0, len(bounds), 2)]
     if any(not p for p in parts):
         return None
-    return parts, [m.group(0).strip() for m in cuts]
+    return parts, [m.group(0).strip(" ,") for m in cuts]
 
 
 def _split_joined(s: str) -> Node | None:

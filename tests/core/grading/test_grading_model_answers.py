@@ -133,6 +133,9 @@ def test_fallback_spans_and_numbers(text: str, answer: str, kind: str) -> None:
         ("1, 2 and 3", "3; 2; 1", True),
         ("1 or 2or3", "1,2,3", True),
         ("1, 2 and 3", "1, 2", False),
+        ("7, 12, and 3", "7,12,3", True),  # a comma before the joiner
+        ("x = 1, or x = 2", "1, 2", True),
+        ("7, 12, and 4", "7,12,3", False),
         ("(1,2)and(3,4)", "(3,4), (1,2)", True),
         ("(1,2)and(3,4)", "(3,4), (2,1)", False),
         # words are no joiners inside other words or commands

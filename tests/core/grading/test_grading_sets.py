@@ -62,6 +62,7 @@ CASES = [
     ("(-3, 3)", "|x| > 3", False),
     # \in with unions, set-builder, \ne, \mathbb{R}, \setminus, empty set
     ("x \\in (-\\infty, 1) \\cup (2, \\infty)", "x < 1 \\text{ or } x > 2", True),
+    ("(-\\infty, 1) \\cup (2, \\infty)", "x < 1, or x > 2", True),
     ("(-\\infty, 1) \\cup [2, \\infty)", "x \\in (-\\infty,1)\\cup[2,+\\infty)", True),
     ("(1, 3)", "\\{x \\mid 1 < x < 3\\}", True),
     ("(1, 3)", "\\{x \\in \\mathbb{R} : 1 < x < 3\\}", True),
