@@ -29,7 +29,13 @@ _RENAMES = (
     (re.compile(r"\\gt(?![a-zA-Z])"), ">"),
     (re.compile(r"\\(?:approx|simeq)(?![a-zA-Z])|≈"), "="),
     (re.compile(r"\\(?:lvert|rvert|vert)(?![a-zA-Z])"), "|"),
-    (re.compile(r"\\(?:emptyset|varnothing)(?![a-zA-Z])"), r"\\{\\}"),
+    (re.compile(r"\\(?:emptyset|varnothing)(?![a-zA-Z])|∅"), r"\\{\\}"),
+    # set notation written in unicode (method.md 7.1: sets compare as sets)
+    (re.compile("∪"), r" \\cup "),
+    (re.compile("∩"), r" \\cap "),
+    (re.compile("∈"), r" \\in "),
+    (re.compile("∞"), r"\\infty "),
+    (re.compile("ℝ"), r"\\mathbb{R}"),
 )
 # Degrees and percent: `^\circ`, `^{\circ}`, `°`, `\%`, `%`; `\$` and bare `$` delimiters.
 _DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ(?![a-zA-Z])|°|\\degree(?![a-zA-Z])")

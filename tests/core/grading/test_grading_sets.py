@@ -73,6 +73,12 @@ CASES = [
     ("\\emptyset", "x > 1 \\text{ and } x < 0", True),
     ("(-\\infty, 3) \\cup (3, \\infty)", "x \\ne 4", False),
     ("\\mathbb{R}", "x \\ne 0", False),
+    # unicode set notation
+    ("(-\\infty, -2) \\cup (3, \\infty)", "x ∈ (-∞, -2) ∪ (3, +∞)", True),
+    ("(-\\infty, -2) \\cup (3, \\infty)", "(-∞, -2] ∪ (3, ∞)", False),
+    ("[0, 2]", "[0, 3] ∩ [-1, 2]", True),
+    ("(-\\infty, \\infty)", "ℝ", True),
+    ("\\emptyset", "∅", True),
     # unions are sets: any order, touching parts merge, open ends stay apart
     ("(1, 4)", "(1, 2] \\cup (2, 4)", True),
     ("(1, 4)", "(2, 4) \\cup (1, 3)", True),
