@@ -99,15 +99,22 @@ def check_recipe(recipe: dict[str, Any], source: str) -> dict[str, Any]:
     train = r.setdefault("train", {})
     train.setdefault("objectives", ["svpo"])
     train.setdefault("common", {})
+    train["lr_grid"] = _check_lr_grid(train.get("lr_grid"), source)
     for objective in train["objectives"]:
         if objective not in OBJECTIVES:
             raise RecipeError(f"{source}: train.objectives: unknown objective {objective!r}")
     allowed = _fields(TrainConfig) - {"objective", "model", "out", "seed"}
     refuse("train.common", set(train["common"]), allowed)
-    for key in set(train) - {"objectives", "common"}:
+    for key in set(train) - {"objectives", "common", "lr_grid"}:
         if key not in OBJECTIVES:
             raise RecipeError(f"{source}: unknown key in train: {key}")
         refuse(f"train.{key}", set(train[key]), allowed)
+    if train["lr_grid"] and not all(
+        train_settings(r, objective).get("select_on") for objective in train["objectives"]
+    ):
+        raise RecipeError(
+            f"{source}: train.lr_grid chooses rates on dev: set train.common.select_on"
+        )
     evaluate = r.setdefault("evaluate", {})
     refuse("evaluate", set(evaluate), set(EVALUATE_KEYS))
     evaluate.setdefault("task", "svpo_arith")
@@ -121,6 +128,22 @@ def check_recipe(recipe: dict[str, Any], source: str) -> dict[str, Any]:
     r.setdefault("report", {})
     refuse("report", set(r["report"]), {"reference"})
     return r
+
+
+def _check_lr_grid(grid: Any, source: str) -> list[float] | None:
+    """``train.lr_grid``: every objective trains at each rate on the first seed; the rate
+    whose selected checkpoint is best on dev is reused for the other seeds (method.md 7.2)."""
+    if grid is None:
+        return None
+    if not isinstance(grid, list) or not grid:
+        raise RecipeError(f"{source}: train.lr_grid must be a non-empty list of learning rates")
+    try:
+        rates = [float(x) for x in grid]
+    except (TypeError, ValueError):
+        raise RecipeError(f"{source}: train.lr_grid must hold numbers, got {grid}") from None
+    if any(x <= 0 for x in rates) or len(set(rates)) != len(rates):
+        raise RecipeError(f"{source}: train.lr_grid needs distinct rates > 0, got {grid}")
+    return rates
 
 
 def _check_compare(entries: Any, source: str) -> list[dict[str, str]]:

@@ -110,6 +110,64 @@ def run_train_stage(
     return folder, key
 
 
+# The teacher-data SFT row is named for what it is (method.md 7.2): more of the base's own
+# demonstrations, not the trees; RFT is the SFT baseline that uses the trees.
+LABELS = {"sft": "sft-teacher"}
+LR_CHOICES = "lr_choices.json"
+
+
+def _dev_score(checkpoint: Path) -> float:
+    """The dev accuracy of a checkpoint's selected step (svpo.json training.selection)."""
+    meta = json.loads((checkpoint / "svpo.json").read_text(encoding="utf-8"))
+    return float(meta["training"]["selection"]["chosen_acc"])
+
+
+def train_with_grid(
+    recipe: dict[str, Any],
+    objective: str,
+    round_index: int,
+    policy: Path,
+    inputs: list[str],
+    settings: dict[str, Any],
+    seed: int,
+    where: Path,
+    out: Path,
+) -> tuple[Path, str]:
+    """One objective's checkpoint; with ``train.lr_grid``, the first seed trains at every rate
+    and keeps the one best on dev (ties: the earlier rate in the grid), and the other seeds
+    reuse that rate (method.md 7.2). The choices are kept in ``out/lr_choices.json``."""
+    grid = recipe["train"].get("lr_grid")
+    if not grid:
+        return run_train_stage(objective, policy, inputs, settings, seed, where)
+    file = out / LR_CHOICES
+    choices = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
+    name = f"round{round_index + 1}/{objective}"
+    # a choice made for other settings (another recipe in the same folder) is not reused
+    made_for = stage_key("lr-choice", {k: recipe[k] for k in ("base", "annotate", "train")}, [])
+    if choices.get(name, {}).get("made_for") == made_for:
+        settings = {**settings, "lr": choices[name]["lr"]}
+        return run_train_stage(objective, policy, inputs, settings, seed, where)
+    runs = []
+    for lr in grid:
+        path, key = run_train_stage(objective, policy, inputs, {**settings, "lr": lr}, seed, where)
+        runs.append((_dev_score(path), lr, path, key))
+    best = max(runs, key=lambda run: run[0])  # max keeps the first of equal scores
+    choices[name] = {
+        "lr": best[1],
+        "chosen_on_seed": seed,
+        "made_for": made_for,
+        "dev": {str(lr): score for score, lr, _, _ in runs},
+        "metric": json.loads((best[2] / "svpo.json").read_text())["training"]["selection"][
+            "metric"
+        ],
+    }
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(json.dumps(choices, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(file)
+    _say(f"{name}: lr {best[1]} chosen on seed {seed}'s dev ({choices[name]['dev']})")
+    return best[2], best[3]
+
+
 def run_recipe(recipe: dict[str, Any], out: str | Path) -> dict[str, Any]:
     """Run ``recipe`` (from ``load_recipe``) into ``out``; returns what was evaluated."""
     out = Path(out)
@@ -136,11 +194,11 @@ def run_recipe(recipe: dict[str, Any], out: str | Path) -> dict[str, Any]:
                     settings.setdefault("data", "arith")  # more of the base's own SFT data
                 else:
                     settings["data"], inputs = str(ann), [policy_key, ann_key]
-                trained[objective] = run_train_stage(
-                    objective, policy, inputs, settings, seed, where
+                trained[objective] = train_with_grid(
+                    recipe, objective, round_index, policy, inputs, settings, seed, where, out
                 )
             for objective, (path, key) in trained.items():
-                label = objective
+                label = LABELS.get(objective, objective)
                 if int(recipe["rounds"]) > 1:
                     label += f" r{round_index + 1}"
                 if len(recipe["seeds"]) > 1:
@@ -149,7 +207,12 @@ def run_recipe(recipe: dict[str, Any], out: str | Path) -> dict[str, Any]:
             if "svpo" in trained:  # round k+1 starts from round k's svpo policy
                 policy, policy_key = trained["svpo"]
     evaluations = evaluate_all(recipe, checkpoints, out)
-    summary = {"out": str(out), "evaluations": evaluations}
+    choices = out / LR_CHOICES
+    summary = {
+        "out": str(out),
+        "evaluations": evaluations,
+        "lr_choices": json.loads(choices.read_text()) if choices.is_file() else None,
+    }
     (out / "results.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     write_report(recipe, evaluations, out)
     return summary
@@ -223,6 +286,16 @@ def write_report(recipe: dict[str, Any], evaluations: list[dict[str, Any]], out:
             f"{row.get('acc_stderr') or 0:.3f} | {row['tokens_per_question']:.1f} | "
             f"{row['seconds_per_question']:.3f} |"
         )
+    choices = out / LR_CHOICES
+    if choices.is_file():
+        lines += [
+            "",
+            "Learning rates chosen on the first seed's dev split, reused for the others:",
+            "",
+        ]
+        for name, choice in sorted(json.loads(choices.read_text(encoding="utf-8")).items()):
+            dev = ", ".join(f"{lr}: {acc:.3f}" for lr, acc in choice["dev"].items())
+            lines.append(f"- {name}: lr {choice['lr']} ({choice['metric']} on dev: {dev})")
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     from svpo_harness.pipelines.report import ReportConfig, run_report
 

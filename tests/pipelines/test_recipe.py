@@ -13,6 +13,7 @@ from svpo_harness.pipelines.recipe import (
     apply_overrides,
     builtin_recipes,
     load_recipe,
+    train_settings,
 )
 
 
@@ -24,7 +25,16 @@ def test_builtin_recipes_load_and_resolve_defaults():
         recipe = load_recipe(name)
         assert recipe["name"] == name and recipe["seeds"] and recipe["train"]["objectives"]
     quick = load_recipe("arith-quick")
-    assert quick["train"]["objectives"] == ["sft", "dpo", "alphamath", "svpo"]
+    assert quick["train"]["objectives"] == ["rft", "dpo", "alphamath", "svpo"]
+    # method.md 7.2: every objective selected on dev; section 3: 0.6 in round 1, 1.0 later
+    full = load_recipe("arith-full")
+    for recipe in (quick, full):
+        assert all(
+            train_settings(recipe, o)["select_on"] == "arith:dev"
+            for o in recipe["train"]["objectives"]
+        )
+    assert full["annotate"]["temperature"] == [0.6, 1.0] and full["train"]["lr_grid"]
+    assert quick["annotate"]["temperature"] == 0.6
 
 
 def test_overrides_use_the_recipe_key_names():
@@ -54,9 +64,9 @@ def test_unknown_keys_are_refused_naming_them(tmp_path):
 
 
 def test_compare_entries_are_checked(tmp_path):
-    quick = load_recipe("arith-quick")
-    assert quick["compare"] == [{"label": "base-tool", "base": "demo-tool"}]
-    assert load_recipe("arith-full")["compare"] == []
+    full = load_recipe("arith-full")
+    assert full["compare"] == [{"label": "base-tool", "base": "demo-tool"}]
+    assert load_recipe("arith-quick")["compare"] == []
     bad = tmp_path / "bad.yaml"
     for compare, message in (
         ([{"label": "x"}], r"compare\[0\] needs exactly the keys label and base"),
@@ -82,6 +92,8 @@ def test_shipped_bases_resolve_to_their_step_formats(tmp_path):
 TINY = [
     "annotate.limit=6", "annotate.simulations=6", "annotate.children=3",
     "train.objectives=[sft, svpo]", "train.common.max_steps=3", "train.sft.arith_n=64",
+    "train.common.eval_every=2", "train.common.eval_limit=4",
+    "compare=[{label: base-tool, base: demo-tool}]",
     "evaluate.limit=4", "evaluate.batch_size=4",
     "evaluate.decodings=[{name: greedy, decoding: greedy}, "
     "{name: sbs, decoding: sbs, beam_width: 2, samples_per_step: 2, temperature: 0.6}, "
@@ -98,7 +110,7 @@ def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkey
     from svpo_harness.pipelines import lm_eval_run, recipe_run
     from svpo_harness.pipelines.recipe_run import run_recipe
 
-    recipe = load_recipe("arith-quick", TINY)
+    recipe = load_recipe("arith-quick", [*TINY, "train.lr_grid=[1.0e-4, 1.0e-3]"])
     calls: list[str] = []
     real_eval = lm_eval_run.evaluate_checkpoint
 
@@ -129,7 +141,7 @@ def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkey
     ]  # fmt: skip
     assert len(rows) == 12 and all(0.0 <= r["acc"] <= 1.0 for r in rows)
     labels = list(dict.fromkeys(r["checkpoint"] for r in rows))
-    assert labels == ["base", "base-tool", "sft", "svpo"]  # compare: evaluated, not trained
+    assert labels == ["base", "base-tool", "sft-teacher", "svpo"]  # compare: not trained
     tool_logs = list((tmp_path / "run" / "eval").glob("base-tool-greedy-*/**/samples_*.jsonl"))
     assert "<output>" in tool_logs[0].read_text()  # the tool variant's programs ran
     # maj@k at SBS's budget: k from this checkpoint's own SBS and greedy token counts
@@ -145,6 +157,21 @@ def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkey
     assert len(results) == 12 and len(samples) == 12  # lm-eval's own layout, for svpo report
     assert json.loads((out / "results.json").read_text())["evaluations"]
     assert recipe_run.is_done(Path(rows[-1]["folder"]))
+    # the grid: each objective trained at both rates, the rate best on dev kept (ties: first)
+    choices = json.loads((out / "lr_choices.json").read_text())
+    assert set(choices) == {"round1/sft", "round1/svpo"}
+    for objective, label in (("sft", "sft-teacher"), ("svpo", "svpo")):
+        dev = choices[f"round1/{objective}"]["dev"]
+        assert set(dev) == {"0.0001", "0.001"}
+        best = max(dev.values())
+        assert choices[f"round1/{objective}"]["lr"] == float(
+            next(lr for lr, acc in dev.items() if acc == best)
+        )
+        path = next(Path(r["path"]) for r in rows if r["checkpoint"] == label)
+        training = json.loads((path / "svpo.json").read_text())["training"]
+        assert training["config"]["lr"] == choices[f"round1/{objective}"]["lr"]
+        assert training["selection"]["chosen_acc"] == best
+    assert "round1/svpo: lr" in (out / "summary.md").read_text()
 
 
 @pytest.mark.slow

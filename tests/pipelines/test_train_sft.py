@@ -119,7 +119,7 @@ def test_sft_records_file_and_bad_line(micro_model, tmp_path):
 def test_config_is_checked_before_anything_loads():
     with pytest.raises(ValueError, match="batch_size"):
         TrainConfig(model="x", out="y", batch_size=0)
-    with pytest.raises(ValueError, match="pair records"):
+    with pytest.raises(ValueError, match="annotation records"):
         TrainConfig(model="x", out="y", objective="dpo", data="arith")
 
 
