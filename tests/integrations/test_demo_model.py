@@ -37,14 +37,17 @@ def _lm_eval_hf(model: Path, out: Path, limit: int | None = None) -> tuple[float
 
 
 @pytest.fixture(scope="module")
-def seed0_accuracy(demo_checkpoint, tmp_path_factory) -> tuple[float, list[dict]]:
-    return _lm_eval_hf(demo_checkpoint, tmp_path_factory.mktemp("eval-seed0"))
+def shipped_accuracy(tmp_path_factory) -> tuple[float, list[dict]]:
+    """The shipped model (a seed-0 build, what every machine starts from) through lm-eval."""
+    from svpo_harness.pipelines.demo_model import shipped_demo_model
+
+    return _lm_eval_hf(shipped_demo_model(), tmp_path_factory.mktemp("eval-shipped"))
 
 
 @pytest.mark.slow
-def test_demo_model_accuracy_is_in_the_useful_range(seed0_accuracy):
+def test_the_shipped_model_is_in_the_useful_range(shipped_accuracy):
     """Greedy on all 1,000 test problems lands in [0.25, 0.75], with real delimited steps."""
-    accuracy, samples = seed0_accuracy
+    accuracy, samples = shipped_accuracy
     assert len(samples) == 1000
     assert USEFUL_RANGE[0] <= accuracy <= USEFUL_RANGE[1], accuracy
     assert abs(accuracy - greedy_ceiling("test")) <= PLATEAU_GAP, accuracy  # trained to a plateau
@@ -58,24 +61,21 @@ def test_demo_model_accuracy_is_in_the_useful_range(seed0_accuracy):
 
 
 @pytest.mark.slow
-def test_two_seeds_build_models_of_the_same_quality(seed0_accuracy, tmp_path):
-    """Seed 1 gives other weights but the same greedy accuracy as seed 0, within 0.05."""
-    from svpo_harness.pipelines.demo_model import build_demo_model
+def test_a_rebuild_with_another_seed_reaches_the_shipped_quality(shipped_accuracy, tmp_path):
+    """The slow suite's one full build: `build_demo_model` as it is today, with seed 1, gives
+    other weights than the shipped seed-0 build but the same greedy accuracy within 0.05, at the
+    plateau. (Byte-identical rebuilds of one seed: tests/pipelines/test_demo_model_build.py.)"""
+    from svpo_harness.pipelines.demo_model import build_demo_model, shipped_demo_model
 
     other = build_demo_model(tmp_path / "seed1", seed=1, progress=False)
-    accuracy, _ = _lm_eval_hf(other.out, tmp_path)
-    assert abs(accuracy - seed0_accuracy[0]) <= SEED_AGREEMENT, (accuracy, seed0_accuracy[0])
+    accuracy, samples = _lm_eval_hf(other.out, tmp_path)
+    assert abs(accuracy - shipped_accuracy[0]) <= SEED_AGREEMENT, (accuracy, shipped_accuracy[0])
+    assert abs(accuracy - greedy_ceiling("test")) <= PLATEAU_GAP, accuracy
+    assert len(samples) == 1000
     meta = json.loads((other.out / "svpo.json").read_text())
     assert meta["training"]["demo_build"]["seed"] == 1
-
-
-@pytest.mark.slow
-def test_the_shipped_model_is_in_the_useful_range(tmp_path):
-    """The copy inside the package (what every machine starts from) meets the same bar."""
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
-
-    accuracy, _ = _lm_eval_hf(shipped_demo_model(), tmp_path)
-    assert USEFUL_RANGE[0] <= accuracy <= USEFUL_RANGE[1], accuracy
+    shipped = (shipped_demo_model() / "model.safetensors").read_bytes()
+    assert (other.out / "model.safetensors").read_bytes() != shipped
 
 
 @pytest.mark.slow

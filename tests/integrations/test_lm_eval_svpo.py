@@ -190,8 +190,12 @@ def _hf(path):
     ],
     ids=["greedy", "sbs-1-1-t0"],
 )
-def test_peer_parity_with_lm_eval_hf_greedy(demo_checkpoint, args):
+def test_peer_parity_with_lm_eval_hf_greedy(args):
+    """On the shipped demo model (a trained checkpoint: parity needs no rebuild of it)."""
+    from svpo_harness.pipelines.demo_model import shipped_demo_model
+
+    model = shipped_demo_model()
     requests = _requests(20)
-    expected = _hf(demo_checkpoint).generate_until(requests, disable_tqdm=True)
-    got = _svpo(demo_checkpoint, batch_size=1, **args).generate_until(requests, disable_tqdm=True)
+    expected = _hf(model).generate_until(requests, disable_tqdm=True)
+    got = _svpo(model, batch_size=1, **args).generate_until(requests, disable_tqdm=True)
     assert got == expected

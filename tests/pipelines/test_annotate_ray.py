@@ -126,9 +126,10 @@ def reference(demo, tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster():
-    """A 2-CPU Ray head started by this process (the CLI joins it by address)."""
+    """A 2-CPU Ray head started by this process (the CLI joins it by address), one for the
+    module's tests: each run's workers are its own named actors, dead once its driver is gone."""
     ray = pytest.importorskip("ray", reason="the ray extra is not installed")
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024**2,
              log_to_driver=False)  # fmt: skip
