@@ -26,6 +26,7 @@ COMMANDS = {
     "quickstart": "svpo_harness.cli.run:quickstart",
     "report": "svpo_harness.cli.report:report",
     "convert": "svpo_harness.cli.convert:convert",
+    "view": "svpo_harness.cli.view:view",
 }
 
 
