@@ -18,7 +18,7 @@
     return x === null || x === undefined ? "\u2014" : Number(x).toFixed(3);
   }
   function stat(key, label, value) {
-    const s = el("span", "st st-" + key, label + " " + value);
+    const s = el("span", "st st-" + key, label ? label + " " + value : value);
     s.dataset.k = key;
     return s;
   }
