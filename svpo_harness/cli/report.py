@@ -45,6 +45,13 @@ import click
     "matched).",
 )
 @click.option("--no-plots", "no_plots", is_flag=True, help="Tables only, no PNGs.")
+@click.option(
+    "--no-trees",
+    "no_trees",
+    is_flag=True,
+    help="No search tree pages. Default: each row with a search log gets an `svpo view` page "
+    "in <out stem>_trees/, linked from its name.",
+)
 def report(
     results: tuple[str, ...],
     out: str,
@@ -53,6 +60,7 @@ def report(
     tokenizer: str | None,
     pairs: str,
     no_plots: bool,
+    no_trees: bool,
 ) -> None:
     """Leaderboard, paired significance and plots from lm-eval results.
 
@@ -69,6 +77,7 @@ def report(
         tokenizer=tokenizer,
         plots=not no_plots,
         pairs=pairs,
+        trees=not no_trees,
     )
     try:
         made = run_report(cfg)

@@ -38,6 +38,7 @@ class ReportConfig:
     tokenizer: str | None = None  # overrides model_args' pretrained for re-tokenizing
     plots: bool = True
     pairs: str = "auto"  # report_groups.PAIR_MODES: which rows the significance test pairs
+    trees: bool = True  # an `svpo view` page per row with a search log (report_view)
     _tokenizers: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -340,7 +341,7 @@ def build_report(cfg: ReportConfig) -> dict[str, Any]:
 
 def run_report(cfg: ReportConfig) -> dict[str, Any]:
     """Build the report and write md, html, json and PNGs; returns the report with its paths."""
-    from svpo_harness.pipelines import report_pages, report_plots
+    from svpo_harness.pipelines import report_pages, report_plots, report_view
 
     report = build_report(cfg)
     out = Path(cfg.out)
@@ -359,15 +360,17 @@ def run_report(cfg: ReportConfig) -> dict[str, Any]:
                 curves, out.with_name(f"{out.stem}_dev_curves.png")
             )
     html_path = Path(cfg.html) if cfg.html else out.with_suffix(".html")
+    trees = report_view.write_viewer_pages(report, out) if cfg.trees else []
     report["files"] = {
         "markdown": str(out),
         "html": str(html_path),
         "json": str(out.with_suffix(".json")),
         **{f"png_{k}": str(v) for k, v in images.items()},
+        **({"trees": str(report_view.viewer_folder(out))} if trees else {}),
     }
     blocks = report_pages.blocks(report, images)
     out.write_text(report_pages.markdown(blocks, out.parent), encoding="utf-8")
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    html_path.write_text(report_pages.html(blocks), encoding="utf-8")
+    html_path.write_text(report_pages.html(blocks, html_path.parent), encoding="utf-8")
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

@@ -10,15 +10,26 @@ from pathlib import Path
 from typing import Any
 
 from svpo_harness.pipelines import report_training as training
+from svpo_harness.pipelines import report_view as view
+from svpo_harness.pipelines.report_view import Link
 
 QUOTED = "quoted, not measured"
 NOT_COMPARABLE = "not comparable (no shared problems)"
+# Laid out for reading (issue 30): the page is as wide as the window, prose stays in a
+# readable measure, tables take the width they need (scrolling sideways rather than breaking a
+# word or a number: cells wrap at spaces only), the per-task matrix sits beside
+# the long table and the charts side by side.
 CSS = (
-    "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1150px;margin:2em auto;"
-    "padding:0 1em;color:#222;line-height:1.45}h1,h2,h3{line-height:1.2}"
+    "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5em 2em;"
+    "color:#222;line-height:1.45}h1,h2,h3{line-height:1.2}p,ul{max-width:80em}"
     "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.92em}"
-    "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}"
-    "th{background:#f2f2f2}td{overflow-wrap:anywhere}tr.quoted td{color:#666;font-style:italic}"
+    "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;"
+    "overflow-wrap:normal;word-break:normal;hyphens:manual}"
+    "th{background:#f2f2f2}td{font-variant-numeric:tabular-nums}"
+    "tr.quoted td{color:#666;font-style:italic}"
+    ".wide{max-width:100%;overflow-x:auto}.side{display:flex;flex-wrap:wrap;gap:0 2em;"
+    "align-items:flex-start}.side>.wide{flex:1 1 auto}.side>.wide:first-child{flex:0 0 auto}"
+    ".imgs{display:flex;flex-wrap:wrap;gap:1em}.imgs img{max-width:min(100%,760px)}"
     "img{max-width:100%;border:1px solid #eee;margin:.5em 0}"
 )
 
@@ -68,7 +79,7 @@ def _row_cells(row: dict[str, Any]) -> list[str]:
         seconds = f"{row['seconds_per_question']:g}"
         seconds += f" ({row['hardware']})" if row.get("hardware") else ""
     return [
-        row["name"],
+        view.link(row, row["name"]),
         QUOTED if quoted else "measured",
         _decoding_cell(row),
         str(row["n"]) if row.get("n") else "—",
@@ -171,18 +182,23 @@ def blocks(report: dict[str, Any], images: dict[str, Path]) -> list[tuple]:
     intro += f"{len(measured)} measured row(s)"
     if quoted:
         intro += f" and {len(quoted)} quoted row(s) ({QUOTED}; never tested)"
+    if any(r.get("viewer") for r in rows):
+        intro += "; a row's name links to its search trees (svpo view)"
     out: list[tuple] = [("h1", "svpo report"), ("p", intro + "."), ("h2", "Leaderboard")]
     for task in report["tasks"]:
         task_rows = [r for r in rows if r["task"] == task]
         out.append(("h3", task))
-        out.append(
-            (
-                "table",
-                LEADERBOARD,
-                [_row_cells(r) for r in task_rows],
-                ["quoted" if r["kind"] == "quoted" else "" for r in task_rows],
-            )
+        long_table = (
+            "table",
+            LEADERBOARD,
+            [_row_cells(r) for r in task_rows],
+            ["quoted" if r["kind"] == "quoted" else "" for r in task_rows],
         )
+        compact = view.matrix(rows, task)
+        if compact is None:
+            out.append(long_table)
+        else:  # strict accuracy by checkpoint x decoding, beside the long table
+            out.append(("side", [("table", *compact, [""] * len(compact[1])), long_table]))
     if report.get("seeds"):
         out += [
             ("h2", "Over seeds"),
@@ -232,7 +248,9 @@ def blocks(report: dict[str, Any], images: dict[str, Path]) -> list[tuple]:
             r["task"],
             r.get("results_file") or r.get("source") or "—",
             r.get("samples_file") or "—",
-            ", ".join(r.get("search_log") or []) or "—",
+            view.link(r, ", ".join(r["search_log"]), r.get("viewer_first_wrong"))
+            if r.get("search_log")
+            else "—",
         ]
         for r in rows
     ]
@@ -269,7 +287,10 @@ def _training_blocks(report: dict[str, Any], curves: Path | None) -> list[tuple]
     return out
 
 
-def _md_cell(text: str) -> str:
+def _md_cell(text: str | Link, folder: Path) -> str:
+    if isinstance(text, Link):
+        label = text.text.replace("[", "\\[").replace("]", "\\]")
+        return f"[{_md_cell(label, folder)}]({text.href(folder)})"
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
@@ -284,11 +305,13 @@ def markdown(page: list[tuple], folder: Path) -> str:
             lines += [block[1], ""]
         elif kind == "ul":
             lines += [f"- {item}" for item in block[1]] + [""]
+        elif kind == "side":
+            lines.append(markdown(block[1], folder))
         elif kind == "table":
             head, body = block[1], block[2]
             lines.append("| " + " | ".join(head) + " |")
             lines.append("|" + "---|" * len(head))
-            lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in body]
+            lines += ["| " + " | ".join(_md_cell(c, folder) for c in row) + " |" for row in body]
             lines.append("")
         elif kind == "img":
             path = Path(block[2])
@@ -302,32 +325,55 @@ def _inline(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html_lib.escape(text))
 
 
-def html(page: list[tuple]) -> str:
-    """One self-contained HTML file: inline CSS, PNGs as base64 data URIs."""
+def _td(cell: str | Link, folder: Path) -> str:
     esc = html_lib.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        "<title>svpo report</title>",
-        f"<style>{CSS}</style></head><body>",
-    ]
-    for block in page:
+    text = cell.text if isinstance(cell, Link) else str(cell)
+    inner = esc(text)
+    if isinstance(cell, Link):
+        inner = f'<a href="{esc(cell.href(folder))}">{inner}</a>'
+    return f"<td>{inner}</td>"
+
+
+def _html_blocks(page: list[tuple], folder: Path) -> list[str]:
+    esc = html_lib.escape
+    parts: list[str] = []
+    for i, block in enumerate(page):
         kind = block[0]
         if kind in ("h1", "h2", "h3", "p"):
             parts.append(f"<{kind}>{_inline(block[1])}</{kind}>")
         elif kind == "ul":
             parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block[1]) + "</ul>")
+        elif kind == "side":
+            parts += ['<div class="side">', *_html_blocks(block[1], folder), "</div>"]
         elif kind == "table":
             head, body, classes = block[1], block[2], block[3]
-            parts.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>")
+            parts.append('<div class="wide"><table><tr>')
+            parts.append("".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>")
             for row, cls in zip(body, classes, strict=True):
                 attr = f' class="{cls}"' if cls else ""
-                parts.append(
-                    f"<tr{attr}>" + "".join(f"<td>{esc(str(c))}</td>" for c in row) + "</tr>"
-                )
-            parts.append("</table>")
+                parts.append(f"<tr{attr}>" + "".join(_td(c, folder) for c in row) + "</tr>")
+            parts.append("</table></div>")
         elif kind == "img":
             data = base64.b64encode(Path(block[2]).read_bytes()).decode("ascii")
-            parts.append(f'<img alt="{esc(block[1])}" src="data:image/png;base64,{data}">')
-    parts.append("</body></html>")
+            first = i == 0 or page[i - 1][0] != "img"
+            last = i + 1 == len(page) or page[i + 1][0] != "img"
+            parts.append(
+                ('<div class="imgs">' if first else "")
+                + f'<img alt="{esc(block[1])}" src="data:image/png;base64,{data}">'
+                + ("</div>" if last else "")
+            )
+    return parts
+
+
+def html(page: list[tuple], folder: Path | None = None) -> str:
+    """One self-contained HTML file: inline CSS, PNGs as base64 data URIs; links (the rows'
+    search tree pages) relative to ``folder``, where the file is written."""
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>svpo report</title>",
+        f"<style>{CSS}</style></head><body>",
+        *_html_blocks(page, folder or Path.cwd()),
+        "</body></html>",
+    ]
     return "\n".join(parts) + "\n"

@@ -220,13 +220,27 @@ def search_entry(
     return entry, data
 
 
-def load_search_logs(logs: Sequence[Path], samples: Sequence[Path] | None) -> dict[str, Any]:
-    """The viewer data of search log files (one per rank); ``samples`` None = look beside."""
+def load_search_logs(
+    logs: Sequence[Path],
+    samples: Sequence[Path] | None,
+    *,
+    decoding: str | None = None,
+    lenient: bool = False,
+) -> dict[str, Any]:
+    """The viewer data of search log files (one per rank); ``samples`` None = look beside.
+
+    ``decoding``: only records of that decoding (a log appended by runs of several);
+    ``lenient``: lines without a search tree are skipped instead of refused (the report's use).
+    """
     samples = list(samples) if samples is not None else find_samples(logs)
     by_context = _samples_by_context(samples)
     index, bodies = [], []
     for rank, log in enumerate(logs):
         for number, record in json_objects(log, error=ViewError):
+            if decoding and record.get("decoding") not in (None, decoding):
+                continue
+            if lenient and not isinstance(record.get("tree"), list):
+                continue
             extra = {k: record.pop(k) for k in ("context", "until", "output") if k in record}
             try:
                 result = SearchResult.from_dict(record)
