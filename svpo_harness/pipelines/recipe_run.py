@@ -162,7 +162,8 @@ def train_with_grid(
         ],
     }
     tmp = file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(choices, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    # not sorted: "dev" lists the rates in grid order, the order ties are broken in
+    tmp.write_text(json.dumps(choices, indent=2) + "\n", encoding="utf-8")
     tmp.replace(file)
     _say(f"{name}: lr {best[1]} chosen on seed {seed}'s dev ({choices[name]['dev']})")
     return best[2], best[3]
