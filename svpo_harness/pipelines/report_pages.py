@@ -17,21 +17,28 @@ QUOTED = "quoted, not measured"
 NOT_COMPARABLE = "not comparable (no shared problems)"
 # Laid out for reading (issue 30): the page is as wide as the window, prose stays in a
 # readable measure, tables take the width they need (scrolling sideways rather than breaking a
-# word or a number: cells wrap at spaces only), the per-task matrix sits beside
-# the long table and the charts side by side.
+# word or a number: cells wrap at spaces only), the per-task matrix sits beside the long table
+# (above it when the window cannot hold both: the long table never gets less than 75em), and
+# the charts side by side.
 CSS = (
     "body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:1.5em 2em;"
     "color:#222;line-height:1.45}h1,h2,h3{line-height:1.2}p,ul{max-width:80em}"
     "table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.92em}"
     "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top;"
     "overflow-wrap:normal;word-break:normal;hyphens:manual}"
-    "th{background:#f2f2f2}td{font-variant-numeric:tabular-nums}"
+    "th{background:#f2f2f2}td{font-variant-numeric:tabular-nums}.w{white-space:nowrap}"
     "tr.quoted td{color:#666;font-style:italic}"
     ".wide{max-width:100%;overflow-x:auto}.side{display:flex;flex-wrap:wrap;gap:0 2em;"
-    "align-items:flex-start}.side>.wide{flex:1 1 auto}.side>.wide:first-child{flex:0 0 auto}"
-    ".imgs{display:flex;flex-wrap:wrap;gap:1em}.imgs img{max-width:min(100%,760px)}"
+    "align-items:flex-start}.side>.wide:first-child{flex:0 0 auto}"
+    ".side>.wide:first-child th{max-width:9em}"
+    ".side>.wide:last-child{flex:1 1 auto;min-width:min(100%,75em)}"
+    ".imgs{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}"
+    ".imgs img{max-width:calc(50% - 1em);height:auto}"
     "img{max-width:100%;border:1px solid #eee;margin:.5em 0}"
 )
+
+PLUS_MINUS = re.compile(r"[\d.]+ ± [\d.]+")  # one number: never two lines
+BREAKS_INSIDE = re.compile(r"\S[-/?!}\])|+–—]\S")  # a line may break after these
 
 
 def _pct(value: float | None, err: float | None) -> str:
@@ -325,10 +332,19 @@ def _inline(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html_lib.escape(text))
 
 
+def _unbroken(text: str) -> str:
+    """Escaped text whose words with a break chance inside (``sbs-3-5``, paths) never break."""
+    return "".join(
+        f'<span class="w">{html_lib.escape(w)}</span>' if BREAKS_INSIDE.search(w) else
+        html_lib.escape(w)
+        for w in re.split(r"(\s+)", text)
+    )  # fmt: skip
+
+
 def _td(cell: str | Link, folder: Path) -> str:
     esc = html_lib.escape
     text = cell.text if isinstance(cell, Link) else str(cell)
-    inner = esc(text)
+    inner = f'<span class="w">{esc(text)}</span>' if PLUS_MINUS.fullmatch(text) else _unbroken(text)
     if isinstance(cell, Link):
         inner = f'<a href="{esc(cell.href(folder))}">{inner}</a>'
     return f"<td>{inner}</td>"

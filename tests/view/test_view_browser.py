@@ -110,7 +110,7 @@ def test_deep_link_opens_the_tree_fully_expanded(browser, annotation, tmp_path):
 def test_hostile_question_and_steps_show_as_text_and_run_nothing(
     browser, annotation, tmp_path, shots
 ):
-    from conftest import HOSTILE
+    from view_inputs import HOSTILE
 
     page = _page(browser, [annotation], tmp_path / "trees.html", "q=q-evil")
     assert page.eval("document.body.dataset.loaded") == "q-evil"

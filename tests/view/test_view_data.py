@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import HOSTILE
+from view_inputs import HOSTILE
 
 from svpo_harness.cli import main
 from svpo_harness.pipelines.view import ViewError, embed_json, load, render
