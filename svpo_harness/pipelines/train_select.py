@@ -17,6 +17,7 @@ weights (trainable tensors only: the adapter, or all weights with --full, and th
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -140,8 +141,8 @@ def load_selection(
             f"(e.g. {sorted(set(overlap))[0]!r}); the selection set must be held out"
         )
     own = on.replace(":", "/")  # the dev split itself is an eval set of the guard's list
-    sets = [s for s in default_eval_sets() if s != own]
-    report = check_contamination(questions, data_dir=data_dir, eval_sets=sets)
+    sets = tuple(s for s in default_eval_sets() if s != own)
+    report = check_contamination(questions, index=_eval_index(sets, data_dir))
     if report.matches:
         first = report.matches[0]
         raise SelectionError(
@@ -157,6 +158,14 @@ def load_selection(
         questions=questions,
         checked_against=list(report.checked),
     )
+
+
+@functools.lru_cache(maxsize=4)
+def _eval_index(sets: tuple[str, ...], data_dir: str | None) -> Any:
+    """The eval sets' hashes, loaded once per process: a recipe trains many runs in one."""
+    from svpo_harness.pipelines.contamination import build_eval_index
+
+    return build_eval_index(sets, data_dir=data_dir)
 
 
 @torch.no_grad()
