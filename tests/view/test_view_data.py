@@ -6,6 +6,8 @@ from __future__ import annotations
 import configparser
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -158,3 +160,17 @@ def test_wheel_ships_the_viewer_assets():
     folder = ROOT / "svpo_harness" / "pipelines" / "view"
     shipped = {p.name for pat in patterns for p in folder.glob(pat.strip())}
     assert shipped == {"viewer.js", "viewer.css"}
+
+
+def test_view_needs_no_torch(annotation, tmp_path):
+    """`svpo view` reads JSON and writes HTML: it runs where torch cannot be imported."""
+    code = (
+        "import sys\n"
+        "for heavy in ('torch', 'transformers', 'lm_eval', 'vllm'):\n"
+        "    sys.modules[heavy] = None\n"
+        "from svpo_harness.cli import main\n"
+        f"main(['view', {str(annotation)!r}, '--out', {str(tmp_path / 't.html')!r}])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("3 trees, 10 nodes, 3 pairs")
