@@ -60,7 +60,8 @@ class Browser:
         self.width, self.height = width, height
         self._ids = itertools.count(1)
         self._replies: dict[int, dict[str, Any]] = {}
-        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        # events per tab (DevTools session id): a page sees its own console errors only
+        self._events: dict[str | None, queue.Queue[dict[str, Any]]] = {}
         self._lock = threading.Condition()
 
     def __enter__(self) -> Browser:
@@ -121,10 +122,14 @@ class Browser:
                             self._replies[msg["id"]] = msg
                             self._lock.notify_all()
                     else:
-                        self._events.put(msg)
+                        self.events(msg.get("sessionId")).put(msg)
         with self._lock:
             self._closed = True
             self._lock.notify_all()
+
+    def events(self, session: str | None) -> queue.Queue[dict[str, Any]]:
+        with self._lock:
+            return self._events.setdefault(session, queue.Queue())
 
     def send(
         self, method: str, params: dict | None = None, session: str | None = None, timeout=30.0
@@ -187,7 +192,7 @@ class Page:
     def drain(self) -> None:
         while True:
             try:
-                self._note(self.browser._events.get_nowait())
+                self._note(self.browser.events(self.session).get_nowait())
             except queue.Empty:
                 return
 
@@ -195,11 +200,12 @@ class Page:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                msg = self.browser._events.get(timeout=max(0.01, deadline - time.monotonic()))
+                left = max(0.01, deadline - time.monotonic())
+                msg = self.browser.events(self.session).get(timeout=left)
             except queue.Empty:
                 break
             self._note(msg)
-            if msg.get("method") == method and msg.get("sessionId") == self.session:
+            if msg.get("method") == method:
                 return msg.get("params", {})
         raise BrowserError(f"no {method} in {timeout} s")
 

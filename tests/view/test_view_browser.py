@@ -157,3 +157,14 @@ def test_search_log_levels_kept_dropped_and_final_pick(browser, search_log, tmp_
     assert wrong == "answer 9 \u00b7 gold 9"
     page.screenshot(shots / "view_search.png")
     assert page.errors == []
+
+
+def test_the_harness_sees_console_errors(browser, tmp_path):
+    """`page.errors == []` above means something: a console error and an uncaught exception
+    are both caught."""
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><script>console.error('boom'); nothing.here();</script>")
+    page = browser.open(bad)
+    page.eval("1")
+    assert page.errors[0] == "boom"
+    assert any("nothing is not defined" in e for e in page.errors[1:])
