@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 import shutil
 from pathlib import Path
 
 import pytest
 
-from svpo_harness.core.schemas import StepQRecord
+from svpo_harness.core.schemas import PairRecord, StepQRecord, TreeRecord, record_from_dict
 from svpo_harness.pipelines.value_metrics import auc, calibration, pair_accuracy, pearson
 
 
@@ -79,14 +80,84 @@ def test_final_steps_from_step_q_records_skip_exhausted_nodes():
     assert leaf_terminals([exhausted, child, wrong, inner]) == [child, wrong]
 
 
+def test_metrics_of_hand_scored_records():
+    from svpo_harness.pipelines.value_eval import EvalData, Scored, compute_metrics
+
+    pair = PairRecord(
+        question_id="q", prefix_ids=(1,), chosen_ids=(2,), rejected_ids=(3,), chosen_text="",
+        rejected_text="", q_chosen=1.0, q_rejected=-1.0, tokenizer_fingerprint="x",
+        step_format="arith",
+    )  # fmt: skip
+    steps = [_step((1,), (i,), q, False) for i, q in enumerate([1.0, -1.0, 0.5, 0.0])]
+    finals = [_step((1,), (i,), q, True) for i, q in enumerate([1.0, -1.0, 1.0, -1.0])]
+    data = EvalData(pairs=[pair] * 4, steps=steps, finals=finals, finals_from="trees")
+    # (V chosen, V rejected): a win, a loss, one that did not fit (dropped), a tie (wrong)
+    pairs = Scored([(0.5, 0.1), (0.2, 0.6), None, (0.3, 0.3)], [None] * 4, dropped=1)
+    step_v = Scored([(0.8,), (-0.6,), (0.4,), (0.2,)], [None] * 4)
+    final_v = Scored([(0.9,), (0.5,), (0.4,), (-0.2,)], [None] * 4)
+    m = compute_metrics(data, pairs, step_v, final_v, bins=2)
+    rank = m["value_ranking"]
+    assert (rank["n"], rank["dropped"]) == (3, 1)
+    assert rank["accuracy"] == pytest.approx(1 / 3) and rank["ties"] == pytest.approx(1 / 3)
+    assert rank["mean_margin"] == pytest.approx((0.4 - 0.4 + 0.0) / 3, abs=1e-12)
+    final = m["final_correctness"]
+    # correct {0.9, 0.4} vs incorrect {0.5, -0.2}: 0.4 < 0.5 loses, 3 of 4 couples won
+    assert (final["n"], final["correct"], final["auc"]) == (4, 2, 0.75)
+    assert [b["count"] for b in final["calibration"]] == [1, 3]
+    assert final["calibration"][1]["mean_target"] == pytest.approx(2 / 3)  # fraction correct
+    vq = m["value_vs_q"]
+    # V - Q = (-0.2, 0.4, -0.1, 0.2); centred V (0.6, -0.8, 0.2, 0), Q (0.875, -1.125, 0.375,
+    # -0.125): Sxy 1.5, Sxx 1.04, Syy 2.1875
+    assert vq["n"] == 4 and vq["mse"] == pytest.approx(0.0625)
+    assert vq["pearson"] == pytest.approx(1.5 / math.sqrt(1.04 * 2.1875))
+    assert [(b["lo"], b["hi"], b["count"]) for b in vq["calibration"]] == [
+        (-1.0, 0.0, 1), (0.0, 1.0, 3),
+    ]  # fmt: skip
+    assert vq["calibration"][1]["mean_value"] == pytest.approx((0.8 + 0.4 + 0.2) / 3)
+    assert vq["calibration"][1]["mean_target"] == pytest.approx(0.5)
+
+
 # -- end to end on the demo model ------------------------------------------------------------------
 @pytest.fixture
 def annotated(demo_annotation) -> tuple[Path, Path]:
     return demo_annotation  # tests/pipelines/conftest.py
 
 
-def _in_unit(x: float | None) -> bool:
-    return x is not None and 0.0 <= x <= 1.0
+def _fresh_values(model_dir: Path, rows: list[tuple[tuple[int, ...], ...]]) -> list[float]:
+    """V after each row of ids, one unpadded forward each: independent of the collator."""
+    import torch
+
+    from svpo_harness.engines.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(str(model_dir), device=torch.device("cpu"), peft="merge")
+    head = loaded.value_head.eval()
+    out = []
+    with torch.inference_mode():
+        for parts in rows:
+            ids = torch.tensor([[t for part in parts for t in part]])
+            hidden = loaded.model(ids, output_hidden_states=True).hidden_states[-1]
+            out.append(float(head(hidden[0, -1].float())))
+    return out
+
+
+def _records(file: Path, kind: str) -> list:
+    rows = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    return [record_from_dict(r) for r in rows if r["type"] == kind]
+
+
+def _wins_within_ties(first: list[float], second: list[float], acc: float) -> None:
+    """``acc`` is the fraction with first > second, up to couples closer than float noise."""
+    wins = sum(a > b for a, b in zip(first, second, strict=True))
+    close = sum(abs(a - b) < 1e-4 for a, b in zip(first, second, strict=True))
+    assert abs(acc * len(first) - wins) <= close + 1e-9, (acc, wins, close)
+
+
+def _check_auc(values: list[float], labels: list[bool], got: float) -> None:
+    pos = [v for v, y in zip(values, labels, strict=True) if y]
+    neg = [v for v, y in zip(values, labels, strict=True) if not y]
+    close = sum(abs(p - n) < 1e-4 for p, n in itertools.product(pos, neg))
+    slack = (close + 1e-9) / (len(pos) * len(neg))
+    assert got == pytest.approx(_auc_brute(values, labels), abs=slack)
 
 
 def test_value_eval_on_an_annotation_folder_writes_numbers_and_plots(annotated, tmp_path):
@@ -103,9 +174,20 @@ def test_value_eval_on_an_annotation_folder_writes_numbers_and_plots(annotated, 
     kinds = [json.loads(line)["type"] for line in (ann / "pairs.jsonl").read_text().splitlines()]
     pairs = kinds.count("pair")
     rank, final = written["value_ranking"], written["final_correctness"]
-    assert rank["n"] == pairs > 0 and _in_unit(rank["accuracy"])
+    assert rank["n"] == pairs > 0 and rank["dropped"] == 0
     assert final["source"] == "trees" and final["n"] > final["correct"] > 0
-    assert _in_unit(final["auc"])
+    # the numbers against values from plain forwards, counted here
+    from svpo_harness.pipelines.value_eval_data import final_steps
+
+    pair_records: list[PairRecord] = _records(ann / "pairs.jsonl", "pair")
+    chosen = _fresh_values(model, [(p.prefix_ids, p.chosen_ids) for p in pair_records])
+    rejected = _fresh_values(model, [(p.prefix_ids, p.rejected_ids) for p in pair_records])
+    _wins_within_ties(chosen, rejected, rank["accuracy"])
+    trees: list[TreeRecord] = _records(ann / "trees.jsonl", "tree")
+    finals = [s for t in trees for s in final_steps(t)]
+    assert final["n"] == len(finals) and final["correct"] == sum(s.q > 0 for s in finals)
+    f_values = _fresh_values(model, [(s.prefix_ids, s.step_ids) for s in finals])
+    _check_auc(f_values, [s.q > 0 for s in finals], final["auc"])
     assert written["value_vs_q"]["n"] == written["records"]["step_q"] > 0
     assert (
         sum(b["count"] for b in written["value_vs_q"]["calibration"])
@@ -131,7 +213,13 @@ def test_value_eval_command_on_a_pairs_file(annotated, tmp_path):
     assert "value ranking acc" in result.output and "step_q" in result.output
     written = json.loads((out / "metrics.json").read_text())
     final = written["final_correctness"]
-    assert final["source"] == "step_q" and _in_unit(final["auc"])  # terminal step_q records
+    assert final["source"] == "step_q"  # terminal step_q records
+    from svpo_harness.pipelines.value_eval_data import leaf_terminals
+
+    finals = leaf_terminals(_records(ann / "pairs.jsonl", "step_q"))
+    assert final["n"] == len(finals) > final["correct"] == sum(s.q > 0 for s in finals) > 0
+    f_values = _fresh_values(model, [(s.prefix_ids, s.step_ids) for s in finals])
+    _check_auc(f_values, [s.q > 0 for s in finals], final["auc"])
     assert "preference" not in written and not (out / "q_vs_v.png").exists()
 
 
