@@ -19,6 +19,7 @@ from svpo_harness.engines.tokenization import continuation_ids
 NEVER = "@@@@@@@@"  # a delimiter the model does not produce within a few tokens
 QUESTIONS = ["Tom has 3 apples.", "Ann has 12 + 7 = 19 pens and gives away 4 of them.", "Bob?"]
 TOL = 1e-5  # fp32 KV-cache path vs fresh forward (method.md section 2.1)
+BF16_VALUE, BF16_LOGP = 0.06, 0.15  # bf16 weights vs the fp32 reference: ~2-4x what was seen
 
 
 def make(model, tokenizer, head=None, delimiter: str = NEVER, **kw) -> HFStepPolicy:
@@ -289,7 +290,11 @@ def test_from_checkpoint_and_lora_policy(
         assert x.value == pytest.approx(y.value, abs=1e-4)
 
 
-def test_bf16_policy_runs(tiny_dir, tiny_tokenizer, tiny_head) -> None:
+def test_bf16_policy_matches_the_fp32_reference(
+    tiny_dir, tiny_model, tiny_tokenizer, tiny_head, ref
+) -> None:
+    """bf16 weights: values and log-probs of the sampled steps agree with the fp32 model's full
+    forward within bf16 rounding (measured: values 0.025, log-probs 0.035 apart at most)."""
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.bfloat16)
@@ -299,6 +304,10 @@ def test_bf16_policy_runs(tiny_dir, tiny_tokenizer, tiny_head) -> None:
         [StepRequest(prompt, n=3, seed=1, temperature=0.7, max_step_tokens=8)]
     )[0]
     for s in steps:
-        assert s.value is not None and -1 <= s.value <= 1
-        assert torch.isfinite(torch.tensor(s.logprob_sum)) and s.logprob_sum < 0
-    assert pol.values([prompt])[0] == pytest.approx(pol.values([prompt])[0])
+        want = ref.value(tiny_model, tiny_head, prompt + s.ids_for_value)
+        lps = ref.logprobs(tiny_model, prompt, s.token_ids)
+        assert s.value == pytest.approx(want, abs=BF16_VALUE)
+        assert s.logprob_sum == pytest.approx(sum(lps), abs=BF16_LOGP)
+    assert len({s.token_ids for s in steps}) > 1  # three different steps were checked
+    root = ref.value(tiny_model, tiny_head, prompt)
+    assert abs(root) > 0.5 and pol.values([prompt])[0] == pytest.approx(root, abs=BF16_VALUE)
