@@ -291,6 +291,7 @@ def test_converted_checkpoint_evaluates_with_stock_lm_eval(tmp_path):
     same responses as the demo model itself (greedy reads no value, and the policy weights are
     copied exactly)."""
     pytest.importorskip("lm_eval")
+    from svpo_harness.grading import extract_answer, is_equiv
     from svpo_harness.pipelines.demo_model import shipped_demo_model
 
     demo = shipped_demo_model()
@@ -318,9 +319,16 @@ def test_converted_checkpoint_evaluates_with_stock_lm_eval(tmp_path):
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=out, timeout=600)
         assert done.returncode == 0, done.stderr[-3000:]
         results = json.loads(next(out.rglob("results_*.json")).read_text())["results"]
-        assert 0.0 <= results["svpo_arith"]["acc,none"] <= 1.0
         samples = [json.loads(x) for x in next(out.rglob("samples_svpo_arith*.jsonl")).open()]
         assert len(samples) == 3
+        # each question's score is the grader's verdict on its response; acc is their mean
+        for s in samples:
+            found = extract_answer(s["resps"][0][0], style="strict")
+            right = found is not None and is_equiv(found.answer, str(s["doc"]["answer"]))
+            assert s["acc"] == float(right), s["resps"][0][0]
+        assert results["svpo_arith"]["acc,none"] == pytest.approx(
+            sum(s["acc"] for s in samples) / 3
+        )
         return [s["resps"][0][0] for s in samples]
 
     got = run(ckpt, "converted")
