@@ -139,7 +139,11 @@ def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkey
     assert [(r["checkpoint"], r["decoding"]) for r in rows][:3] == [
         ("base", "greedy"), ("base", "sbs"), ("base", "maj"),
     ]  # fmt: skip
-    assert len(rows) == 12 and all(0.0 <= r["acc"] <= 1.0 for r in rows)
+    assert len(rows) == 12
+    for r in rows:  # each row's acc: the mean of its questions' scores in its own samples file
+        (file,) = Path(r["folder"]).rglob("samples_svpo_arith_*.jsonl")
+        scores = [json.loads(line)["acc"] for line in file.read_text().splitlines()]
+        assert len(scores) == 4 and r["acc"] == pytest.approx(sum(scores) / 4), r["folder"]
     labels = list(dict.fromkeys(r["checkpoint"] for r in rows))
     assert labels == ["base", "base-tool", "sft-teacher", "svpo"]  # compare: not trained
     tool_logs = list((tmp_path / "run" / "eval").glob("base-tool-greedy-*/**/samples_*.jsonl"))
