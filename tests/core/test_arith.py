@@ -75,16 +75,14 @@ def test_every_last_step_is_a_marked_final_answer() -> None:
     for p in arith_split("dev", 100):
         assert p.solution_steps[-1].startswith("The answer is ")
         assert not any("The answer is" in s for s in p.solution_steps[:-1])
-    try:  # the project's grader is written in parallel; use it when present
-        from svpo_harness.grading import extract_answer, has_marked_answer, is_equiv
-    except ImportError:
-        return
+    from svpo_harness.grading import extract_answer, has_marked_answer, is_equiv
+
     for p in arith_split("dev", 20):
         assert has_marked_answer(p.solution_steps[-1])
         assert not any(has_marked_answer(s) for s in p.solution_steps[:-1])
         found = extract_answer(p.solution)
-        assert found is not None and not getattr(found, "is_fallback", False)
-        assert is_equiv(getattr(found, "answer", found), str(p.answer))
+        assert found is not None and not found.is_fallback
+        assert is_equiv(found.answer, str(p.answer))
 
 
 def test_difficulty_knob_changes_the_number_of_operations() -> None:
@@ -123,7 +121,12 @@ def test_default_difficulty_is_pinned() -> None:
     assert WORLD_VERSION == 2
     first = arith_split("test", 1)[0]
     assert first.question_id == "arith-test-00000"
-    assert arith_split("test", 1) == arith_split("test", 1)
+    # the world's first test problem, pinned: a change to the generator changes it
+    assert first.question == (
+        "Max has 15 stickers. Max gives away 7 stickers. Then he buys 3 more stickers. "
+        "Then he buys 2 more stickers. How many stickers does Max have now?"
+    )
+    assert first.answer == 13
 
 
 def test_fixed_splits_have_their_sizes_and_are_disjoint_by_question_text() -> None:

@@ -369,6 +369,20 @@ def test_real_lm_eval_runs_hf_and_svpo_greedy(tmp_path):
     assert abs(svpo_tokens - hf_tokens) <= 0.1 * hf_tokens
     assert all(r["seconds_per_question"] > 0 for r in measured.values())
     (pair,) = data["significance"]["pairs"]
-    assert pair["n_common"] == 10 and 0.0 <= pair["p"] <= 1.0
+    # McNemar by hand from the two runs' per-question records: discordant counts, exact p
+    right = {
+        name: {
+            s["doc_id"]: s["acc"] >= 0.5
+            for s in map(json.loads, next((tmp_path / name).rglob("samples_*.jsonl")).open())
+        }
+        for name in runs
+    }
+    hf, sv = right["hf-greedy"], right["svpo-greedy"]
+    only_hf = sum(hf[d] and not sv[d] for d in hf)
+    only_sv = sum(sv[d] and not hf[d] for d in hf)
+    n = only_hf + only_sv
+    tail = sum(math.comb(n, k) for k in range(min(only_hf, only_sv) + 1))
+    assert pair["n_common"] == 10 and sorted((pair["b"], pair["c"])) == sorted((only_hf, only_sv))
+    assert pair["p"] == pytest.approx(min(1.0, 2 * tail / 2**n))
     for key in ("png_accuracy", "png_acc_vs_tokens", "html"):
         assert Path(data["files"][key]).stat().st_size > 10_000
