@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from svpo_harness.core.fault import fault_point
 from svpo_harness.core.mcts import MCTSOptions
 from svpo_harness.core.schemas import TreeRecord, to_dict
 from svpo_harness.pipelines.annotate import PairRule, annotate_trees
@@ -192,6 +193,7 @@ def run_annotate(cfg: AnnotateConfig, *, progress: bool = True) -> str:
                 pairs_out.append(rec)
             trees_out.append(record)
             session["trees"] += 1
+            fault_point("annotate", session["trees"])  # SVPO_FAULT_EXIT_AT=annotate:N (tests)
             session["nodes"] += counters["nodes"]
             session["tokens_generated"] += counters["tokens_generated"]
             session["solved"] += counters["solved"]

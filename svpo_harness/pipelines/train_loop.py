@@ -37,6 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from svpo_harness.core.fault import fault_point
 from svpo_harness.engines.collate import (
     Example,
     KindRates,
@@ -333,6 +334,7 @@ def run_loop(
             select()
             if cfg.save_every and step % cfg.save_every == 0 and step < total_steps:
                 save_step()
+            fault_point("train", step)  # SVPO_FAULT_EXIT_AT=train:N (kill-and-resume tests)
         if pos >= len(windows):
             epoch, pos = epoch + 1, 0
     bar.close()

@@ -124,49 +124,32 @@ def test_config_is_checked_before_anything_loads():
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_from_the_command_line(micro_model, tmp_path):
-    """A real `kill -9` of `svpo train`, then the same command finishes from the last step."""
+def test_a_hard_exit_then_resume_from_the_command_line(micro_model, tmp_path):
+    """`svpo train` exits hard (os._exit, as under `kill -9`) right after step 6 and its
+    checkpoint (SVPO_FAULT_EXIT_AT); the same command then finishes from step 6."""
     import os
-    import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
+
+    from svpo_harness.core.fault import FAULT_ENV, FAULT_EXIT_CODE
 
     svpo = str(Path(sys.executable).with_name("svpo"))
     out = tmp_path / "killed"
     cmd = [
-        svpo,
-        "train",
-        "--model",
-        str(micro_model),
-        "--data",
-        "arith",
-        "--out",
-        str(out),
-        "--full",
-        "--max-steps",
-        "40",
-        "--batch-size",
-        "8",
-        "--arith-n",
-        "200",
-        "--save-every",
-        "2",
-        "--step-format",
-        "arith",
-        "--lr",
-        "3e-3",
-    ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
+        svpo, "train", "--model", str(micro_model), "--data", "arith", "--out", str(out),
+        "--full", "--max-steps", "40", "--batch-size", "8", "--arith-n", "200",
+        "--save-every", "2", "--step-format", "arith", "--lr", "3e-3",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    killed = subprocess.run(
+        cmd, env={**env, FAULT_ENV: "train:6"}, capture_output=True, text=True, timeout=600
+    )
+    assert killed.returncode == FAULT_EXIT_CODE, killed.stderr[-3000:]
     run_dir = tmp_path / "killed.run"
-    while time.time() < deadline and not list(run_dir.glob("step_*/trainer_state.json")):
-        time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    assert [p.parent.name for p in run_dir.glob("step_*/trainer_state.json")] == ["step_6"]
     assert not (out / "svpo.json").exists()
-    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, timeout=600)
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["steps"] == 40 and summary["resumed_from"] >= 2
+    assert summary["steps"] == 40 and summary["resumed_from"] == 6
     assert (out / "svpo.json").is_file()
