@@ -1,7 +1,8 @@
 """A grading worker for the pool tests: the real protocol, but some inputs hang or crash.
 
 ``pred == "__hang__"`` sleeps forever (stands in for unbounded big-integer arithmetic);
-``pred == "__crash__"`` exits at once (stands in for an out-of-memory kill).
+``pred == "__crash__"`` exits at once (stands in for an out-of-memory kill);
+``pred == "__slow__"`` takes 3 s, then grades as equivalent (a slow but finite check).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def main(read_fd: int, write_fd: int) -> None:
                     time.sleep(1)
             if pred == "__crash__":
                 os._exit(3)
+            if pred == "__slow__":
+                time.sleep(3)
+                tx.send_bytes(b"1")
+                continue
             tx.send_bytes(b"1" if is_equiv(pred, gold) else b"0")
 
 
