@@ -286,10 +286,11 @@ def test_export_needs_a_value_head_and_one_direction(converted, tmp_path):
 @pytest.mark.skipif(
     not HOOK.is_file(), reason="lm-eval start-up hook not installed (pip install -e . first)"
 )
-def test_converted_checkpoint_evaluates_with_stock_lm_eval(tmp_path):
+def test_converted_checkpoint_evaluates_with_stock_lm_eval(tmp_path, monkeypatch):
     """MARIO layout of the shipped demo model -> ours -> `lm_eval --model svpo` greedy: the
     same responses as the demo model itself (greedy reads no value, and the policy weights are
     copied exactly)."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # responses compared token for token: one thread
     pytest.importorskip("lm_eval")
     from svpo_harness.grading import extract_answer, is_equiv
     from svpo_harness.pipelines.demo_model import shipped_demo_model

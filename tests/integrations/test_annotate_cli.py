@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,19 @@ def demo(tmp_path_factory) -> Path:
     from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
 
     return copy_shipped_demo_model(tmp_path_factory.mktemp("demo") / "model")
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Trees are compared token for token: one torch thread here and in every `svpo` started
+    (OMP_NUM_THREADS), so no float sum depends on this machine's core count."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def svpo(*args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -13,7 +13,12 @@ import json
 from pathlib import Path
 
 import pytest
-from test_annotate_cli import annotate, assert_same_trees, trees_by_key
+from test_annotate_cli import (
+    annotate,
+    assert_same_trees,
+    one_thread,  # noqa: F401 (autouse: trees compared token for token)
+    trees_by_key,
+)
 
 from svpo_harness.core.jsonl_io import read_jsonl_records
 from svpo_harness.core.pairs import train_mask
