@@ -80,6 +80,10 @@ took "venv + locked install + wheel build"
 export SVPO_EXPECT_INSTALLED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 export SVPO_TEST_CACHE="${SVPO_TEST_CACHE:-$HOME/.cache/svpo-harness-tests}"
 
+echo "== browser (headless Chromium for tests/view)"
+bash scripts/install_browser.sh
+took "browser"
+
 SUITE_VENV=$VENV
 echo "== quick suite"
 suite quick -m "not slow and not vllm"
