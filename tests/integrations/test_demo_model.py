@@ -16,10 +16,11 @@ from svpo_harness.core.step_format import ARITH
 
 # lm-eval's `hf` model, greedy, on every svpo_arith test problem (BENCHMARKS.md section 2).
 USEFUL_RANGE = (0.25, 0.75)
-SEED_AGREEMENT = 0.05  # greedy accuracy of two seeds' builds, 1,000 problems (stderr ~0.016)
+# seen 0.037 (seed 1 vs 0) + 3 stderr of a difference of two 1,000-problem accuracies (0.022)
+SEED_AGREEMENT = 0.11
 # A model at the plateau imitates the careless teacher: its greedy accuracy sits just under the
 # world's ceiling (core.arith.greedy_ceiling, 0.56), the gap being its own arithmetic slips.
-PLATEAU_GAP = 0.05
+PLATEAU_GAP = 0.09  # seen 0.038 below the ceiling (seed 1) + 3 stderr (0.016)
 
 
 def _lm_eval_hf(model: Path, out: Path, limit: int | None = None) -> tuple[float, list[dict]]:

@@ -47,14 +47,27 @@ def test_sbs_needs_a_value_head_unless_told_none(tmp_path, micro_checkpoint):
     )
     with pytest.raises(ValueError, match="value_head=none"):
         _svpo(headless, decoding="sbs")
-    lm = _svpo(headless, decoding="sbs", value_head="none", beam_width=1, samples_per_step=2)
-    assert len(lm.generate_until(_requests(1), disable_tqdm=True)) == 1
+    log = tmp_path / "h.jsonl"
+    lm = _svpo(
+        headless, decoding="sbs", value_head="none", beam_width=1, samples_per_step=2,
+        search_log=str(log),
+    )  # fmt: skip
+    (output,) = lm.generate_until(_requests(1), disable_tqdm=True)
+    (record,) = [json.loads(x) for x in log.read_text().splitlines()]
+    # ranked by log-prob: no value read anywhere, and B1 * B2 = 2 candidates at the root
+    assert record["output"] == output and all(c["value"] is None for c in record["tree"])
+    assert sum(c["depth"] == 1 for c in record["tree"]) == 2
 
 
-def test_search_log_shows_the_beam(tmp_path, micro_checkpoint):
+def test_search_log_shows_the_beam(tmp_path):
+    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+
+    # the shipped demo model finishes arith questions (a random micro model may finish none,
+    # and then the finished-path checks below would never run)
+    demo = copy_shipped_demo_model(tmp_path / "demo")
     log = tmp_path / "search.jsonl"
     lm = _svpo(
-        micro_checkpoint,
+        demo,
         decoding="sbs",
         beam_width=2,
         samples_per_step=3,
@@ -70,12 +83,12 @@ def test_search_log_shows_the_beam(tmp_path, micro_checkpoint):
         for depth in {c["depth"] for c in tree}:
             kept = [c for c in tree if c["depth"] == depth and c["status"] in ("kept", "finished")]
             assert len(kept) <= 2
-        assert all(-1 < c["value"] < 1 for c in tree if c["value"] is not None)
         finished = [c for c in tree if c["status"] == "finished"]
-        if finished:
-            assert record["finished"]
+        assert record["finished"] == bool(finished)
+        if finished:  # the returned path is the finished one with the highest value
             assert record["value"] == max(c["value"] for c in finished)
         assert record["output"] in record["text"]  # the text cut at `until`, nothing appended
+    assert sum(r["finished"] for r in records) == 3  # the demo model finishes all three
 
 
 def test_delimiter_in_until_is_removed_with_a_warning(micro_checkpoint, caplog):
