@@ -25,12 +25,21 @@ from svpo_harness.pipelines.report_stats import correct_by_doc, paired_test
 SEED = re.compile(r"^(.*?)(?: s(\d+))?$")
 
 
+def _local(run: Path, path: str) -> Path:
+    """A path the run wrote relative to where it was started, found under ``run`` itself."""
+    found = Path(path)
+    if found.is_absolute() or found.exists():
+        return found
+    written_out = json.loads((run / "results.json").read_text())["out"]
+    return run / found.relative_to(written_out)
+
+
 def _rows(run: Path) -> list[dict]:
     evaluations = json.loads((run / "results.json").read_text())["evaluations"]
     rows = []
     for ev in evaluations:
         name, seed = SEED.match(ev["checkpoint"]).groups()
-        _, files = find_results(ev["folder"])
+        _, files = find_results(str(_local(run, ev["folder"])))
         results = read_results(files[0])
         task = next(iter(results["results"]))
         samples = samples_file(files[0], task)
@@ -78,7 +87,7 @@ def main() -> None:
     for row in rows:
         if row["decoding"] != "greedy":
             continue
-        meta_file = Path(row["path"]) / "svpo.json"
+        meta_file = _local(args.run, row["path"]) / "svpo.json"
         training = json.loads(meta_file.read_text()).get("training", {})
         sel, exp = training.get("selection"), training.get("exposure")
         if not sel:
