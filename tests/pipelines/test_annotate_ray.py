@@ -7,6 +7,7 @@ and in whatever order they arrived, after a worker is killed, and after the driv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -146,9 +147,14 @@ def annotate(model: Path, out: Path, *extra: str) -> subprocess.CompletedProcess
     return done
 
 
-def start(model: Path, out: Path, *extra: str) -> subprocess.Popen:
+def start(model: Path, out: Path, *extra: str, fault: str | None = None) -> subprocess.Popen:
+    """``fault``: SVPO_FAULT_EXIT_AT for the run (svpo_harness/core/fault.py), e.g.
+    ``annotate:2`` exits hard right after the second tree is written."""
+    from svpo_harness.core.fault import FAULT_ENV
+
     cmd = [SVPO, "annotate", "--model", str(model), "--out", str(out), *ARGS, *extra]
-    return subprocess.Popen(cmd, env=env(), start_new_session=True, stdout=subprocess.PIPE,
+    run_env = {**env(), FAULT_ENV: fault} if fault else env()
+    return subprocess.Popen(cmd, env=run_env, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
@@ -236,11 +242,16 @@ def test_a_killed_worker_loses_only_its_batch(demo, reference, cluster, tmp_path
 def test_a_killed_driver_resumes_to_the_same_run(demo, reference, cluster, tmp_path):
     _, address = cluster
     out = tmp_path / "run"
-    proc = start(demo, out, "--ray", address, "--workers", "2")
-    written = wait_for_trees(proc, out / "trees.jsonl", at_least=2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate()
-    assert 2 <= written < QUESTIONS
+    from svpo_harness.core.fault import FAULT_EXIT_CODE
+
+    # the driver exits hard right after its second tree (a known point, no polling race)
+    proc = start(demo, out, "--ray", address, "--workers", "2", fault="annotate:2")
+    _, stderr = proc.communicate(timeout=900)  # hang guard
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # anything the driver left behind
+    assert proc.returncode == FAULT_EXIT_CODE, stderr
+    written = (out / "trees.jsonl").read_text().count("\n")
+    assert written == 2
     again = annotate(demo, out, "--ray", address, "--workers", "2")
     assert f"annotate: {QUESTIONS} trees" in again.stdout and "new)" in again.stdout
     new = int(again.stdout.split("trees (")[1].split(" new")[0])
