@@ -111,6 +111,7 @@ def load_selection(
 
     ``train_questions``: (question id, question text or None) of the training data.
     """
+    from svpo_harness.data.problems import DataUnavailableError, ProblemFormatError
     from svpo_harness.pipelines.annotate_data import (
         AnnotationDataError,
         load_annotation_questions,
@@ -124,7 +125,7 @@ def load_selection(
         raise SelectionError(f"--eval-limit must be >= 1, got {limit}")
     try:
         questions, _ = load_annotation_questions(on, data_dir=data_dir, limit=limit)
-    except AnnotationDataError as err:
+    except (AnnotationDataError, DataUnavailableError, ProblemFormatError) as err:
         raise SelectionError(f"--select-on {on}: {err}") from None
     if not questions:
         raise SelectionError(f"--select-on {on}: no usable problem")
@@ -140,8 +141,10 @@ def load_selection(
             f"--select-on {on}: {len(set(overlap))} problem(s) are training questions too "
             f"(e.g. {sorted(set(overlap))[0]!r}); the selection set must be held out"
         )
-    own = on.replace(":", "/")  # the dev split itself is an eval set of the guard's list
-    sets = tuple(s for s in default_eval_sets() if s != own)
+    # The guard lists dev splits too (training on them would bias selection); a dev split is
+    # not checked against itself. A test split is: selecting on it is refused.
+    own = on.replace(":", "/")
+    sets = tuple(s for s in default_eval_sets() if not (s == own and s.endswith("/dev")))
     report = check_contamination(questions, index=_eval_index(sets, data_dir))
     if report.matches:
         first = report.matches[0]

@@ -131,6 +131,12 @@ def test_the_selection_set_must_be_held_out(demo_annotation, tmp_path) -> None:
     leaked.write_text(json.dumps({"question": test_problem.question, "answer": "1"}) + "\n")
     with pytest.raises(SelectionError, match="arith/test"):
         load_selection(str(leaked), metric="greedy", every=1, limit=None, train_questions=train_qs)
+    # the test split itself (what reported numbers are measured on) is refused by name
+    with pytest.raises(SelectionError, match="arith/test"):
+        load_selection("arith:test", metric="greedy", every=1, limit=5, train_questions=train_qs)
+    # a named set that cannot be loaded is a one-line error, not a traceback
+    with pytest.raises(SelectionError, match="--select-on nosuch:dev"):
+        load_selection("nosuch:dev", metric="greedy", every=1, limit=5, train_questions=train_qs)
     # the dev split passes, checked against the test split
     ok = load_selection("arith:dev", metric="greedy", every=1, limit=5, train_questions=train_qs)
     assert len(ok.questions) == 5 and "arith/test" in ok.checked_against
