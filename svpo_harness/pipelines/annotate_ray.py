@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from svpo_harness.core.fault import fault_env, fault_point
 from svpo_harness.pipelines.annotate import PairRule, annotate_trees
 from svpo_harness.pipelines.annotate_data import AnnotationQuestion
 
@@ -63,6 +64,7 @@ class AnnotateWorker:
         self.policy = _load_policy(cfg)
         self.grade = _grader(cfg.grade_timeout)
         self.grade([("1", "1")])  # start the grading pool now, not inside the first batch
+        self.grown = 0  # trees grown by this process (the ray-worker fault point counts them)
 
     def info(self) -> dict[str, Any]:
         return {
@@ -80,6 +82,12 @@ class AnnotateWorker:
         wanted = {(q.question_id, index) for q, index in items}
         done = {(q.question_id, i) for q in questions for i in range(per_question)} - wanted
         out: list[tuple[Any, list[Any], dict]] = []
+
+        def keep(record: Any, records: list[Any], counters: dict) -> None:
+            out.append((record, records, counters))
+            self.grown += 1
+            fault_point("ray-worker", self.grown)  # SVPO_FAULT_EXIT_AT=ray-worker:N (tests)
+
         annotate_trees(
             questions,
             self.policy,
@@ -91,7 +99,7 @@ class AnnotateWorker:
             trees_in_flight=cfg.trees_in_flight,
             batch_rows=cfg.batch_size,
             pair_rule=PairRule(cfg.rule, cfg.min_q_gap, cfg.min_visits),
-            on_tree=lambda record, records, counters: out.append((record, records, counters)),
+            on_tree=keep,
         )
         return out
 
@@ -188,9 +196,11 @@ class RayWorkers:
             cfg = self.cfg = dataclasses.replace(cfg, device="cpu")
         cls = ray.remote(AnnotateWorker)
         run_id = uuid.uuid4().hex[:8]
+        faults = fault_env()  # actors do not inherit the driver's environment
+        extra = {"runtime_env": {"env_vars": faults}} if faults else {}
         self.actors = [
             cls.options(
-                name=f"{run_id}-{i}", num_cpus=1, num_gpus=self.gpus, max_restarts=0
+                name=f"{run_id}-{i}", num_cpus=1, num_gpus=self.gpus, max_restarts=0, **extra
             ).remote(cfg, None if self.gpus else 1)
             for i in range(self.count)
         ]
