@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from svpo_harness.core.jsonl_io import json_objects
+from svpo_harness.pipelines import report_ceiling as ceiling
 from svpo_harness.pipelines import report_groups as groups
 from svpo_harness.pipelines import report_stats as stats
 from svpo_harness.pipelines import report_training as training
@@ -317,6 +318,7 @@ def build_report(cfg: ReportConfig) -> dict[str, Any]:
         raise ReportError(f"pairs must be one of {', '.join(groups.PAIR_MODES)}, got {cfg.pairs!r}")
     groups.label_rows(rows)
     training.label_heads(rows)
+    ceiling.mark_rows(rows)  # after the labels: the flag names rows as the pages do
     pairs = []
     for task in tasks:
         tested = [r for r in rows if r["task"] == task and r.get("_correct") is not None]
@@ -327,12 +329,14 @@ def build_report(cfg: ReportConfig) -> dict[str, Any]:
                     continue
                 result = stats.paired_test(a["_correct"], b["_correct"])
                 pairs.append({"task": task, "row_a": a["name"], "row_b": b["name"], **result})
+                pairs[-1]["both_at_ceiling"] = bool(a["at_ceiling"] and b["at_ceiling"])
     for row in rows:
         row.pop("_correct", None)
     return {
         "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "tasks": tasks,
         "rows": rows,
+        "ceiling": ceiling.task_ceilings(rows, tasks),  # only the flagged tasks and columns
         "significance": {"test": stats.MCNEMAR, "pair_mode": cfg.pairs, "pairs": pairs},
         "seeds": [p for p in groups.pooled_points(rows) if p["seeds"] > 1],
         "training": training.checkpoints(rows),

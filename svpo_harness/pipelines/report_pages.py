@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from svpo_harness.pipelines import report_ceiling as ceiling
 from svpo_harness.pipelines import report_training as training
 from svpo_harness.pipelines import report_view as view
 from svpo_harness.pipelines.report_view import Link
@@ -75,7 +76,7 @@ def _pair_cells(pair: dict[str, Any]) -> list[str]:
         str(pair["c"]),
         _pct(pair["acc_a"], None),
         _pct(pair["acc_b"], None),
-        _p(pair["p"]),
+        _p(pair["p"]) + (ceiling.PAIR_MARK if pair.get("both_at_ceiling") else ""),
     ]
 
 
@@ -173,6 +174,7 @@ DEFINITIONS = [
     "optimizer step whose dev accuracy was best (of the steps run); passes: chosen step x batch "
     "window / examples, the times each pair and record was seen (records are sampled uniformly, "
     "so the same for every kind).",
+    ceiling.DEFINITION,
     f"Quoted rows are published numbers ({QUOTED}); their seconds were measured on other "
     "hardware, and they take no part in the significance tests.",
 ]
@@ -206,6 +208,7 @@ def blocks(report: dict[str, Any], images: dict[str, Path]) -> list[tuple]:
             out.append(long_table)
         else:  # strict accuracy by checkpoint x decoding, beside the long table
             out.append(("side", [("table", *compact, [""] * len(compact[1])), long_table]))
+        out += [("p", line) for line in ceiling.flag_lines(report, task)]
     if report.get("seeds"):
         out += [
             ("h2", "Over seeds"),
@@ -243,6 +246,8 @@ def blocks(report: dict[str, Any], images: dict[str, Path]) -> list[tuple]:
             picked = [c for c, p in zip(cells, pairs, strict=True) if p["task"] == task]
             if picked:
                 out += [("h3", task), ("table", PAIRS, picked, [""] * len(picked))]
+        if any(p.get("both_at_ceiling") for p in pairs):
+            out.append(("p", ceiling.PAIR_NOTE))
     else:
         out.append(("p", "No two measured rows with samples files share a task."))
     out += [("h2", "How the numbers are made"), ("ul", DEFINITIONS)]
