@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from svpo_harness.pipelines.train_config import OBJECTIVES
+
 
 def _load_yaml(path: str | None) -> dict:
     if not path:
@@ -30,10 +32,11 @@ def _load_yaml(path: str | None) -> dict:
 )
 @click.option(
     "--objective",
-    type=click.Choice(["sft", "rft", "dpo", "svpo", "alphamath"]),
+    type=click.Choice(list(OBJECTIVES)),
     help="sft: SFT on --data; rft: SFT on an annotation's unique correct paths; dpo: "
     "solution-level DPO; svpo: step-level DPO + value ranking + Q regression; alphamath: "
-    "CE on correct paths + value MSE.",
+    "CE on correct paths + value MSE; value: value ranking + Q regression training the value "
+    "head alone on a frozen policy (saved unchanged; --full is refused).",
 )
 @click.option("--model", help="Base: svpo checkpoint, HF model folder or hub id.")
 @click.option(
@@ -43,7 +46,11 @@ def _load_yaml(path: str | None) -> dict:
 )
 @click.option("--out", help="Checkpoint folder to write; resumable steps go to OUT.run/.")
 @click.option("--step-format", help="Step format name (default: the base checkpoint's).")
-@click.option("--full/--lora", default=None, help="Train all weights, or a LoRA adapter (default).")
+@click.option(
+    "--full/--lora",
+    default=None,
+    help="Train all weights, or a LoRA adapter (default); neither for --objective value.",
+)
 @click.option("--lora-r", type=int)
 @click.option("--lora-alpha", type=int)
 @click.option("--lr", type=float)
@@ -99,7 +106,8 @@ def _load_yaml(path: str | None) -> dict:
     help="Start over instead of continuing the run in OUT.run/.",
 )
 def train(config_file: str | None, **flags: object) -> None:
-    """Fine-tune a policy: SFT, RFT, solution-level DPO, AlphaMath or SVPO, on one loop.
+    """Fine-tune a policy: SFT, RFT, solution-level DPO, AlphaMath or SVPO, or the value head
+    alone (value), on one loop.
 
     With --select-on, the run is evaluated on held-out problems at step 0 and every
     --eval-every steps and the best step is the checkpoint written (svpo.json records the

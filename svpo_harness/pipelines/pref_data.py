@@ -6,6 +6,8 @@
   full path of the same question (the baseline without step-level credit).
 - ``alphamath``: ``path`` records (cross-entropy on correct solutions) and ``step_q`` records
   (MSE of the value against Q), the reference's recipe.
+- ``value``: svpo's records (``pair`` for the ranking, ``step_q`` for the regression), to train
+  the value head alone on a frozen policy.
 - ``rft``: rejection-sampling fine-tuning, the SFT baseline on the same trees: cross-entropy on
   the unique correct root-to-answer paths (``path`` records; a path found by several trees of
   one question counts once).
@@ -28,6 +30,7 @@ KINDS_BY_OBJECTIVE: dict[str, tuple[str, ...]] = {
     "dpo": ("tree",),
     "alphamath": ("path", "step_q"),
     "rft": ("path",),
+    "value": ("pair", "step_q"),
 }
 
 
@@ -44,7 +47,7 @@ class PreferenceData:
 
 
 def data_files(source: str | Path, objective: str) -> list[Path]:
-    """An annotation folder -> its trees.jsonl (dpo) or pairs.jsonl (svpo, alphamath)."""
+    """An annotation folder -> its trees.jsonl (dpo) or pairs.jsonl (the others)."""
     path = Path(source)
     if path.is_dir():
         name = "trees.jsonl" if objective == "dpo" else "pairs.jsonl"
@@ -174,7 +177,9 @@ def load_preference_data(
             data.records.append(record)
     for record in data.records:
         data.counts[record.KIND] = data.counts.get(record.KIND, 0) + 1
-    needed = {"svpo": "pair", "dpo": "pair", "alphamath": "path", "rft": "path"}[objective]
+    needed = {"svpo": "pair", "dpo": "pair", "alphamath": "path", "rft": "path", "value": "pair"}[
+        objective
+    ]
     if not data.counts.get(needed):
         raise PreferenceDataError(
             f"{', '.join(data.source)}: no {needed} records for --objective {objective} "

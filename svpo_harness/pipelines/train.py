@@ -1,7 +1,8 @@
 """`svpo train`: every objective on one loop (pipelines/train_loop.py).
 
 ``sft`` is the loop with ``path`` rows only (token cross-entropy on the solution ids, divided by
-the window's token count); ``svpo``, ``dpo`` and ``alphamath`` come from train_pref.py. This
+the window's token count); ``svpo``, ``dpo``, ``alphamath``, ``rft`` and ``value`` come from
+train_pref.py. This
 module holds what they share: the device, the new adapter, the optimizer, the run folder and
 the driver that loads, trains and saves.
 
@@ -67,10 +68,13 @@ def make_optimizer(
     """AdamW and the schedule every objective uses: linear warm-up, then sqrt decay to 0.
 
     ``head_params`` form their own group at ``cfg.value_head_lr`` (default ``cfg.lr``); the
-    schedule scales both groups alike."""
-    groups = [{"params": params, "lr": cfg.lr}]
+    schedule scales both groups alike. An empty group is left out (objective value: the policy
+    is frozen, the head is the only group)."""
+    groups = [{"params": params, "lr": cfg.lr}] if params else []
     if head_params:
         groups.append({"params": head_params, "lr": cfg.value_head_lr or cfg.lr})
+    if not groups:
+        raise ValueError(f"objective {cfg.objective}: no trainable parameter")
     optimizer = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, cfg.warmup_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -229,14 +233,12 @@ def _selection(cfg: TrainConfig, accelerator: Any) -> Any:
         return None
     if accelerator.distributed_type.value in ("DEEPSPEED", "FSDP"):
         raise ValueError("--select-on needs whole weights on each process (one process or DDP)")
+    from svpo_harness.pipelines.train_pref import trains_value_head
     from svpo_harness.pipelines.train_select import load_selection, resolve_metric
 
-    trains_head = cfg.objective in ("svpo", "alphamath")
-    if cfg.objective == "svpo" and cfg.lambda_rank == 0 and cfg.lambda_mse == 0:
-        trains_head = False
     return load_selection(
         cfg.select_on,
-        metric=resolve_metric(cfg.select_metric, trains_head),
+        metric=resolve_metric(cfg.select_metric, trains_value_head(cfg)),
         every=cfg.eval_every,
         limit=cfg.eval_limit,
         train_questions=training_questions(cfg),

@@ -11,8 +11,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-Objective = Literal["sft", "rft", "dpo", "svpo", "alphamath"]
-OBJECTIVES: tuple[str, ...] = ("sft", "rft", "dpo", "svpo", "alphamath")
+Objective = Literal["sft", "rft", "dpo", "svpo", "alphamath", "value"]
+# value: the value head alone (lambda_rank x L_rank + lambda_mse x L_mse) on a frozen policy
+OBJECTIVES: tuple[str, ...] = ("sft", "rft", "dpo", "svpo", "alphamath", "value")
 
 
 @dataclass
@@ -24,7 +25,8 @@ class TrainConfig:
     out: str = ""  # the final checkpoint folder; resumable steps go to <out>.run/step_N
     step_format: str | None = None  # default: the base checkpoint's recorded format
     arith_n: int = 20000  # problems taken from the arithmetic train split when data == "arith"
-    # -- policy parameters: LoRA by default, --full for all weights --------------------------
+    # -- policy parameters: LoRA by default, --full for all weights (objective value: neither,
+    # the policy is frozen and --full is refused) ---------------------------------------------
     full: bool = False
     lora_r: int = 16
     lora_alpha: int | None = None  # default 2 * lora_r
@@ -113,11 +115,35 @@ class TrainConfig:
         if self.dtype not in ("float32", "bfloat16"):
             problems.append("dtype must be float32 or bfloat16")
         if not self.full and self.model and self.out and _same_path(self.model, self.out):
-            problems.append("out must differ from model with LoRA (the adapter needs its parent)")
+            problems.append(
+                "out must differ from model (a LoRA adapter needs its parent; objective value "
+                "writes a new checkpoint)"
+            )
+        if self.objective == "value":
+            problems.extend(self._value_problems())
         if self.objective != "sft" and self.data == "arith":
             problems.append(f"objective {self.objective} needs annotation records (--data)")
         if problems:
             raise ValueError("invalid training config: " + "; ".join(problems))
+
+    def _value_problems(self) -> list[str]:
+        """Settings that mean nothing when only the value head trains (one line each)."""
+        problems = []
+        if self.lambda_rank == 0 and self.lambda_mse == 0:
+            problems.append(
+                "objective value with lambda_rank 0 and lambda_mse 0 has nothing to train"
+            )
+        if self.full:
+            problems.append(
+                "objective value trains no policy weight (the policy is frozen and saved as "
+                "loaded): leave out full / --full"
+            )
+        if self.select_on and self.select_metric == "greedy":
+            problems.append(
+                "objective value cannot change greedy decoding (the policy is frozen): select "
+                "with select_metric sbs or auto"
+            )
+        return problems
 
     @property
     def run_dir(self) -> Path:

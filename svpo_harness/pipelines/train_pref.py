@@ -1,5 +1,5 @@
-"""`svpo train --objective svpo|dpo|alphamath|rft`: step-level DPO + value ranking + Q regression,
-and the baselines on the same trees.
+"""`svpo train --objective svpo|dpo|alphamath|rft|value`: step-level DPO + value ranking + Q
+regression, the baselines on the same trees, and the value terms alone on a frozen policy.
 
 Set-up for the one loop (pipelines/train_loop.py), top to bottom: check the data against the
 model (before any weights load), open the run folder, load the policy (LoRA with dropout 0, or
@@ -9,6 +9,9 @@ the trained policy equals it, so by default (``--precompute-ref``) one no-grad p
 row before training is exactly the reference and needs no second model (cached on disk:
 pipelines/ref_cache.py). ``--no-precompute-ref`` runs it next to the policy instead: the LoRA
 policy with its adapter disabled, or a frozen copy of ``--model`` for ``--full``.
+``value`` (the ablation "value head on a frozen policy"): the policy is loaded merged and
+frozen (no adapter, no trainable weight, no DPO term, no reference), only the head trains, and
+the checkpoint holds the policy's weights as loaded plus the trained head.
 The checkpoint's ``svpo.json`` records the objective, the losses, a hash of the data and whether
 the head was trained.
 """
@@ -37,13 +40,26 @@ def loss_weights(cfg: TrainConfig) -> Any:
         return LossWeights(
             **common, lambda_dpo=0.0, lambda_rank=0.0, lambda_mse=cfg.lambda_mse, lambda_sft=1.0
         )
+    if cfg.objective == "value":  # svpo's value terms alone; the policy is frozen
+        return LossWeights(
+            **common, lambda_dpo=0.0, lambda_rank=cfg.lambda_rank, lambda_mse=cfg.lambda_mse
+        )
     return LossWeights(
         **common, lambda_dpo=1.0, lambda_rank=cfg.lambda_rank, lambda_mse=cfg.lambda_mse
     )
 
 
+def trains_value_head(cfg: TrainConfig) -> bool:
+    """Whether this run trains a value head: a value term with a weight above 0."""
+    if cfg.objective not in ("svpo", "alphamath", "value"):
+        return False
+    weights = loss_weights(cfg)
+    return weights.lambda_rank > 0 or weights.lambda_mse > 0
+
+
 def prepare_preference(cfg: TrainConfig, accelerator: Any, device: torch.device) -> Any:
-    """The loop's inputs for ``cfg.objective`` in (svpo, dpo, alphamath, rft): a ``TrainJob``."""
+    """The loop's inputs for ``cfg.objective`` in (svpo, dpo, alphamath, rft, value): a
+    ``TrainJob``."""
     from svpo_harness.engines.checkpoint import CheckpointMeta, load_checkpoint, read_meta
     from svpo_harness.engines.checkpoint_lineage import parent_spec
     from svpo_harness.engines.collate import prepare_examples
@@ -61,7 +77,8 @@ def prepare_preference(cfg: TrainConfig, accelerator: Any, device: torch.device)
     from svpo_harness.pipelines.train_loop import LoopSpec
 
     weights = loss_weights(cfg)
-    needs_head = weights.lambda_rank > 0 or weights.lambda_mse > 0
+    needs_head = trains_value_head(cfg)
+    frozen = cfg.objective == "value"  # no adapter, no trainable policy weight
     # Check the data before any weights load: tokenizer and format come from the checkpoint.
     meta = read_meta(cfg.model)
     if meta is None:
@@ -77,14 +94,14 @@ def prepare_preference(cfg: TrainConfig, accelerator: Any, device: torch.device)
     source_hash = data_hash(data.source)
     open_training_run(cfg, accelerator, {"data_hash": source_hash}, fingerprint)
 
-    lora = None if cfg.full else _lora_config(cfg, dropout=0.0)  # no dropout: method.md 5
+    lora = None if cfg.full or frozen else _lora_config(cfg, dropout=0.0)  # method.md 5
     loaded = load_checkpoint(
         cfg.model,
         device=device,
         dtype=cfg.dtype,
-        peft="merge" if cfg.full else lora,
+        peft="merge" if lora is None else lora,
         step_format=cfg.step_format,
-        trainable=True,
+        trainable=not frozen,
     )
     tokenizer = loaded.tokenizer
     if tokenizer.pad_token_id is None:
@@ -154,4 +171,6 @@ def prepare_preference(cfg: TrainConfig, accelerator: Any, device: torch.device)
         )
 
     summary = {"examples": len(examples), "records": data.counts, "reference": ref}
+    if frozen:
+        summary["policy"] = "frozen"
     return TrainJob(loaded, spec, head, checkpoint_meta, summary)
