@@ -45,9 +45,19 @@ list_skips() {
   echo "== whole run: $((SECONDS - BEGIN)) s"
 }
 trap list_skips EXIT
+# Each suite runs on $WORKERS pytest-xdist workers (SVPO_TEST_WORKERS, default 2: the cores CI
+# has), a whole test file per worker (--dist loadfile: a module's fixtures are built once), each
+# worker's torch on one thread (OMP_NUM_THREADS=1 unless set: two workers of two threads each on
+# two cores spin against each other). SVPO_TEST_WORKERS=1 runs a suite in one process.
+WORKERS="${SVPO_TEST_WORKERS:-2}"
+PARALLEL=()
+if [ "$WORKERS" -gt 1 ]; then
+  PARALLEL=(-n "$WORKERS" --dist loadfile)
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+fi
 suite() {  # name pytest-args...: a suite in the venv given as $SUITE_VENV, junit to $REPORTS
   local name=$1 && shift
-  "$SUITE_VENV/bin/pytest" -q -p no:cacheprovider --durations=10 \
+  "$SUITE_VENV/bin/pytest" -q -p no:cacheprovider --durations=10 "${PARALLEL[@]}" \
     --junitxml="$REPORTS/$name.xml" -o junit_suite_name="$name" "$@" tests || FAILED+=("$name")
 }
 

@@ -89,9 +89,17 @@ def ensure_smollm2(cache_dir: str | Path | None = None) -> Path:
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        if is_ready(target):  # another process converted it meanwhile: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+            return target
         if target.exists():  # an incomplete earlier folder (is_ready said no)
             shutil.rmtree(target)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:  # another process's folder landed between the check and the rename
+            if not is_ready(target):
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,13 +20,19 @@ def small_annotation(demo_annotation) -> tuple[Path, Path]:
     return demo_annotation  # tests/pipelines/conftest.py
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _launch(processes: int, settings: dict, losses_file: Path) -> list[float]:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "true"}
     accelerate = str(Path(sys.executable).with_name("accelerate"))
     cmd = [accelerate, "launch", "--num_machines", "1", "--mixed_precision", "no",
            "--dynamo_backend", "no", "--num_processes", str(processes)]  # fmt: skip
     if processes > 1:
-        cmd += ["--multi_gpu", "--main_process_port", str(29500 + os.getpid() % 1000)]
+        cmd += ["--multi_gpu", "--main_process_port", str(_free_port())]  # xdist: no fixed port
     payload = json.dumps({**settings, "losses_file": str(losses_file)})
     cmd += [str(HERE / "distributed_train_script.py"), payload]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
