@@ -9,6 +9,9 @@ settings give other hashes, hence other folders, and never reuse a stale result.
 Rounds (method.md section 3): round k+1 annotates with round k's svpo policy (at round k+1's
 temperature when ``annotate.temperature`` is a list), and trains from it, so its reference is
 round k's policy. Seeds repeat the whole pipeline from the same base.
+
+A variant (``train.variants``) trains its objective with its own settings into a folder named
+``<variant>-<key>``, the key a hash of its merged settings, and is reported under its name.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 import yaml
 
 from svpo_harness import __version__
-from svpo_harness.pipelines.recipe import RecipeError, train_settings
+from svpo_harness.pipelines.recipe import LABELS, RecipeError, train_objective, train_settings
 
 MARKER = ".svpo-stage.json"
 
@@ -93,26 +96,33 @@ def run_annotate_stage(policy: Path, policy_key: str, settings: dict, seed: int,
 
 
 def run_train_stage(
-    objective: str, policy: Path, inputs: list[str], settings: dict, seed: int, where: Path
+    name: str,
+    objective: str,
+    policy: Path,
+    inputs: list[str],
+    settings: dict,
+    seed: int,
+    where: Path,
 ) -> tuple[Path, str]:
+    """``name``'s checkpoint (an objective, or a variant of ``objective``) in ``where``."""
     from svpo_harness.pipelines.train import run_training
     from svpo_harness.pipelines.train_config import TrainConfig
 
+    # the key hashes the merged settings (a variant's lambdas included), not the name: a
+    # plain objective keeps the key it always had, and a changed variant gets a new one
     key = stage_key(f"train-{objective}", {**settings, "seed": seed}, inputs)
-    folder = where / f"{objective}-{key}"
+    folder = where / f"{name}-{key}"
+    what = name if name == objective else f"{name} ({objective})"
     if not is_done(folder):
-        _say(f"train {objective} on {settings['data']} from {policy.name} -> {folder}")
+        _say(f"train {what} on {settings['data']} from {policy.name} -> {folder}")
         cfg = TrainConfig(objective=objective, model=str(policy), out=str(folder), seed=seed,
                           **settings)  # fmt: skip
         result = run_training(cfg)
-        record = {"stage": f"train {objective}", "steps": result.steps, "seconds": result.seconds}
+        record = {"stage": f"train {what}", "steps": result.steps, "seconds": result.seconds}
         mark_done(folder, {**record, "last": result.summary.get("last")})
     return folder, key
 
 
-# The teacher-data SFT row is named for what it is (method.md 7.2): more of the base's own
-# demonstrations, not the trees; RFT is the SFT baseline that uses the trees.
-LABELS = {"sft": "sft-teacher"}
 LR_CHOICES = "lr_choices.json"
 
 
@@ -124,7 +134,7 @@ def _dev_score(checkpoint: Path) -> float:
 
 def train_with_grid(
     recipe: dict[str, Any],
-    objective: str,
+    name: str,
     round_index: int,
     policy: Path,
     inputs: list[str],
@@ -133,26 +143,31 @@ def train_with_grid(
     where: Path,
     out: Path,
 ) -> tuple[Path, str]:
-    """One objective's checkpoint; with ``train.lr_grid``, the first seed trains at every rate
-    and keeps the one best on dev (ties: the earlier rate in the grid), and the other seeds
-    reuse that rate (method.md 7.2). The choices are kept in ``out/lr_choices.json``."""
+    """The checkpoint of one name of ``train.objectives`` (an objective or a variant); with
+    ``train.lr_grid``, the first seed trains at every rate and keeps the one best on dev (ties:
+    the earlier rate in the grid), and the other seeds reuse that rate (method.md 7.2). The
+    choices are kept in ``out/lr_choices.json``, one per round and name."""
+    objective = train_objective(recipe, name)
+
+    def train(stage_settings: dict[str, Any]) -> tuple[Path, str]:
+        return run_train_stage(name, objective, policy, inputs, stage_settings, seed, where)
+
     grid = recipe["train"].get("lr_grid")
     if not grid:
-        return run_train_stage(objective, policy, inputs, settings, seed, where)
+        return train(settings)
     file = out / LR_CHOICES
     choices = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}
-    name = f"round{round_index + 1}/{objective}"
+    choice = f"round{round_index + 1}/{name}"
     # a choice made for other settings (another recipe in the same folder) is not reused
     made_for = stage_key("lr-choice", {k: recipe[k] for k in ("base", "annotate", "train")}, [])
-    if choices.get(name, {}).get("made_for") == made_for:
-        settings = {**settings, "lr": choices[name]["lr"]}
-        return run_train_stage(objective, policy, inputs, settings, seed, where)
+    if choices.get(choice, {}).get("made_for") == made_for:
+        return train({**settings, "lr": choices[choice]["lr"]})
     runs = []
     for lr in grid:
-        path, key = run_train_stage(objective, policy, inputs, {**settings, "lr": lr}, seed, where)
+        path, key = train({**settings, "lr": lr})
         runs.append((_dev_score(path), lr, path, key))
     best = max(runs, key=lambda run: run[0])  # max keeps the first of equal scores
-    choices[name] = {
+    choices[choice] = {
         "lr": best[1],
         "chosen_on_seed": seed,
         "made_for": made_for,
@@ -165,7 +180,7 @@ def train_with_grid(
     # not sorted: "dev" lists the rates in grid order, the order ties are broken in
     tmp.write_text(json.dumps(choices, indent=2) + "\n", encoding="utf-8")
     tmp.replace(file)
-    _say(f"{name}: lr {best[1]} chosen on seed {seed}'s dev ({choices[name]['dev']})")
+    _say(f"{choice}: lr {best[1]} chosen on seed {seed}'s dev ({choices[choice]['dev']})")
     return best[2], best[3]
 
 
@@ -179,7 +194,7 @@ def run_recipe(recipe: dict[str, Any], out: str | Path) -> dict[str, Any]:
     for entry in recipe.get("compare", []):
         path, key = resolve_base(entry["base"], out)
         checkpoints.append({"label": entry["label"], "path": path, "key": key})
-    objectives = recipe["train"]["objectives"]
+    names = recipe["train"]["objectives"]  # objectives and variants
     for seed in recipe["seeds"]:
         policy, policy_key = base, base_key
         for round_index in range(int(recipe["rounds"])):
@@ -188,18 +203,18 @@ def run_recipe(recipe: dict[str, Any], out: str | Path) -> dict[str, Any]:
             annotate = _temperature(recipe["annotate"], round_index)
             ann, ann_key = run_annotate_stage(policy, policy_key, annotate, seed, where)
             trained: dict[str, tuple[Path, str]] = {}
-            for objective in objectives:
-                settings = train_settings(recipe, objective)
+            for name in names:
+                settings = train_settings(recipe, name)
                 inputs = [policy_key]
-                if objective == "sft":
+                if train_objective(recipe, name) == "sft":
                     settings.setdefault("data", "arith")  # more of the base's own SFT data
                 else:
                     settings["data"], inputs = str(ann), [policy_key, ann_key]
-                trained[objective] = train_with_grid(
-                    recipe, objective, round_index, policy, inputs, settings, seed, where, out
+                trained[name] = train_with_grid(
+                    recipe, name, round_index, policy, inputs, settings, seed, where, out
                 )
-            for objective, (path, key) in trained.items():
-                label = LABELS.get(objective, objective)
+            for name, (path, key) in trained.items():
+                label = LABELS.get(name, name)
                 if int(recipe["rounds"]) > 1:
                     label += f" r{round_index + 1}"
                 if len(recipe["seeds"]) > 1:

@@ -282,7 +282,8 @@ def _selection_facts(
     examples = len(job.spec.examples)
     chosen = selection.best_step if selection is not None else steps
     parent = job.loaded.meta.training or {}
-    trained_here = job.trained_head is not None
+    # a run whose dev selection kept step 0 saves the head as it was loaded: not trained here
+    trained_here = job.trained_head is not None and bool(chosen)
     facts: dict[str, Any] = {
         "value_head_trained": trained_here or bool(parent.get("value_head_trained")),
         "value_head_trained_here": trained_here,

@@ -313,8 +313,8 @@ def run_loop(
                     logps, values = scorer(batch)
                     micro = batch_loss_sums(batch, RowScores(logps, values), ref, weights)
                     loss = combine_losses(micro, denominators, weights) * share
-                    if values is not None:  # the head joins every backward (DDP's rule)
-                        loss = loss + 0.0 * values.sum()
+                    # policy and head join every backward (DDP's rule), even a share no term uses
+                    loss = loss + 0.0 * (logps.sum() + (0.0 if values is None else values.sum()))
                     accelerator.backward(loss)
                 if share:
                     sums = sums + micro.detach()

@@ -169,7 +169,47 @@ def test_selection_uses_sbs_and_a_killed_run_resumes(demo_annotation, tmp_path):
     got = json.loads((tmp_path / "cut" / "svpo.json").read_text())["training"]["selection"]
     assert got["metric"] == "sbs-3-5" and got["problems"] == DEV
     assert got["curve"] == expected["curve"] and got["chosen_step"] == expected["chosen_step"]
+    training = json.loads((tmp_path / "cut" / "svpo.json").read_text())["training"]
+    assert training["value_head_trained"] is (got["chosen_step"] > 0)
     a = load_file(whole / "value_head.safetensors")
     b = load_file(tmp_path / "cut" / "value_head.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert _same_weights(_policy_state(tmp_path / "cut"), _policy_state(model))
+
+
+def test_step_level_dpo_alone_trains_through_windows_without_a_pair(demo_annotation, tmp_path):
+    """svpo with both value terms 0 (the Step-DPO setting) keeps svpo's records and windows; a
+    window of step_q rows only has no term, and still steps (it used to fail in backward)."""
+    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train_config import TrainConfig
+
+    model, ann = demo_annotation
+    out = tmp_path / "step-dpo"
+    cfg = TrainConfig(
+        objective="svpo", model=str(model), data=str(ann), out=str(out), max_steps=8,
+        batch_size=1, lr=1e-3, device="cpu", lambda_rank=0.0, lambda_mse=0.0,
+    )  # fmt: skip
+    result = run_training(cfg, progress=False)
+    assert set(result.summary["records"]) == {"pair", "step_q"}
+    assert 0.0 in result.losses  # a window without a pair: nothing to learn, one step still
+    training = json.loads((out / "svpo.json").read_text())["training"]
+    assert training["value_head_trained"] is False and training["value_head_trained_here"] is False
+
+
+def test_a_head_kept_at_step_0_by_selection_is_not_called_trained(demo_annotation, tmp_path):
+    """Dev selection that keeps step 0 (nothing improved) saves the head as loaded: svpo.json
+    must not claim it was trained (the report labels its SBS rows "untrained head")."""
+    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train_config import TrainConfig
+
+    model, ann = demo_annotation
+    out = tmp_path / "kept-0"
+    cfg = TrainConfig(
+        objective="svpo", model=str(model), data=str(ann), out=str(out), max_steps=2,
+        batch_size=8, lr=1e-12, value_head_lr=1e-12, device="cpu", select_on="arith:dev",
+        select_metric="greedy", eval_every=2, eval_limit=DEV,
+    )  # fmt: skip
+    run_training(cfg, progress=False)
+    training = json.loads((out / "svpo.json").read_text())["training"]
+    assert training["selection"]["chosen_step"] == 0  # a tie with step 2 keeps the earlier
+    assert training["value_head_trained"] is False and training["value_head_trained_here"] is False
