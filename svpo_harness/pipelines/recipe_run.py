@@ -153,7 +153,7 @@ def train_with_grid(
         return run_train_stage(name, objective, policy, inputs, stage_settings, seed, where)
 
     grid = recipe["train"].get("lr_grid")
-    if not grid:
+    if not grid or objective == "value":  # a frozen policy: no policy rate to choose
         return train(settings)
     file = out / LR_CHOICES
     choices = json.loads(file.read_text(encoding="utf-8")) if file.is_file() else {}

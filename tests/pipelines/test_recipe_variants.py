@@ -155,6 +155,26 @@ def test_each_variant_gets_its_own_learning_rate_choice(tmp_path, monkeypatch):
     assert calls == [("step-dpo", "svpo", 1.0e-3)]
 
 
+def test_a_frozen_policy_trains_once_whatever_the_grid(tmp_path, monkeypatch):
+    """value-only trains no policy weight: the grid's policy rates would give the same run
+    twice, so it trains once, at its own settings, and records no rate choice."""
+    from svpo_harness.pipelines import recipe_run
+
+    recipe = _load(tmp_path, {**ABLATIONS, "lr_grid": [1.0e-4, 1.0e-3]})
+    calls = []
+
+    def fake_stage(name, objective, policy, inputs, settings, seed, where):
+        calls.append((name, objective, settings.get("lr")))
+        return where, "key"
+
+    monkeypatch.setattr(recipe_run, "run_train_stage", fake_stage)
+    settings = train_settings(recipe, "value-only")
+    recipe_run.train_with_grid(recipe, "value-only", 0, tmp_path, [], settings, 0, tmp_path,
+                               tmp_path)  # fmt: skip
+    assert calls == [("value-only", "value", settings.get("lr"))]
+    assert not (tmp_path / "lr_choices.json").exists()
+
+
 TINY = [
     "annotate.limit=6", "annotate.simulations=6", "annotate.children=3",
     "train.objectives=[step-dpo, svpo-no-rank, value-only]",
