@@ -137,13 +137,35 @@ def load_arith(
 ):
     """The built-in synthetic arithmetic world (no download); prompts use the `arith` format, or
     `tool` for a tool checkpoint (the demo model's tool variant) or `step_format=tool`."""
+    from svpo_harness.core.arith import arith_split
+
+    return _world_rows(arith_split, "arith", split, n, step_format, pretrained)
+
+
+def load_arith_hard(
+    split: str = "test",
+    n: int | None = None,
+    step_format: str = "arith",
+    pretrained: Any = None,
+    **_: Any,
+):
+    """The arithmetic world's hard split (svpo_harness.core.arith_hard: longer chains, at least
+    two divisions), prompted as `load_arith` prompts."""
+    from svpo_harness.core.arith_hard import arith_hard_split
+
+    return _world_rows(arith_hard_split, "arith_hard", split, n, step_format, pretrained)
+
+
+def _world_rows(
+    make: Any, dataset: str, split: str, n: int | None, step_format: str, pretrained: Any
+):
     import datasets
 
-    from svpo_harness.core.arith import arith_split, to_record
+    from svpo_harness.core.arith import to_record
 
     fmt = prompt_format(step_format, pretrained, default="arith")
     rows = []
-    for problem in arith_split("dev" if split == "validation" else split, n=n):
+    for problem in make("dev" if split == "validation" else split, n=n):
         record = to_record(problem)
         rows.append(
             {
@@ -151,7 +173,7 @@ def load_arith(
                 "question": record["question"],
                 "answer": str(record["answer"]),
                 "solution": record["solution"],
-                "dataset": "arith",
+                "dataset": dataset,
                 "step_format": fmt,
             }
         )

@@ -1,6 +1,7 @@
 """Questions with gold answers for `svpo annotate`, from a named split or any JSON Lines file.
 
-``load_annotation_questions(spec)`` takes ``arith:train`` (the synthetic world), ``gsm8k:train``,
+``load_annotation_questions(spec)`` takes ``arith:train`` (the synthetic world; ``arith_hard:train``
+its hard split, core/arith_hard.py), ``gsm8k:train``,
 ``math:train`` (any ``name:split`` the problem loaders know: local folder or hub, as
 ``svpo_harness.data.problems`` finds them) or a path ``FILE.jsonl`` whose fields are detected per
 record: GSM8K-style (``question``, ``answer`` ending ``#### 42``), MATH-style (``problem``,
@@ -207,18 +208,20 @@ _FIELD_IN_MESSAGE = re.compile(r"field '(\w+)")
 def _load_named(
     name: str, split: str, source: str, data_dir: str | Path | None, limit: int | None
 ) -> Iterator[_Found | InputWarning]:
-    if name == "arith":
+    if name in ("arith", "arith_hard"):
         from svpo_harness.core.arith import arith_split
+        from svpo_harness.core.arith_hard import arith_hard_split
 
+        make = arith_split if name == "arith" else arith_hard_split
         try:
-            problems = arith_split(split, n=limit)  # type: ignore[arg-type]
+            problems = make(split, n=limit)  # type: ignore[arg-type]
         except ValueError as err:
             raise AnnotationDataError(f"{source}: {err}") from None
         for p in problems:
             yield AnnotationQuestion(p.question_id, p.question, str(p.answer), source), source, None
         return
     if name not in DATASETS:
-        known = ", ".join(["arith", *sorted(DATASETS)])
+        known = ", ".join(["arith", "arith_hard", *sorted(DATASETS)])
         raise AnnotationDataError(f"unknown data set {name!r} in {source!r}; known: {known}")
     spec = DATASETS[name]
     if split not in spec.splits:
@@ -282,7 +285,7 @@ def load_annotation_questions(
         if not path.is_file():
             raise AnnotationDataError(
                 f"{spec!r} is neither a file nor a data set split "
-                "(expected arith:train, gsm8k:train, math:train or FILE.jsonl)"
+                "(expected arith:train, arith_hard:train, gsm8k:train, math:train or FILE.jsonl)"
             )
         items = _load_file(path, spec, question_field, answer_field)
     else:

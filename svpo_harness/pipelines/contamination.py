@@ -36,9 +36,11 @@ _OFFLINE_ERRORS = ("ConnectionError", "OfflineModeIsEnabled", "Timeout", "LocalE
 
 
 def default_eval_sets() -> tuple[str, ...]:
-    """``name/split`` of every evaluation set: each loader data set's test split, arith test/dev."""
+    """``name/split`` of every evaluation set: each loader data set's test split, and the test and
+    dev splits of the arithmetic world (``arith``) and of its hard split (``arith_hard``)."""
     named = tuple(f"{name}/test" for name, spec in DATASETS.items() if "test" in spec.splits)
-    return named + tuple(f"arith/{split}" for split in ARITH_EVAL_SPLITS)
+    world = tuple(f"{w}/{split}" for w in ("arith", "arith_hard") for split in ARITH_EVAL_SPLITS)
+    return named + world
 
 
 @dataclass(frozen=True)
@@ -111,10 +113,12 @@ class ContaminationReport:
 def _eval_problems(eval_set: str, data_dir: str | Path | None) -> list[tuple[str, str]]:
     """(eval id, question) of one eval set; raises DataUnavailableError/ProblemFormatError."""
     name, _, split = eval_set.partition("/")
-    if name == "arith":
+    if name in ("arith", "arith_hard"):
         from svpo_harness.core.arith import arith_split
+        from svpo_harness.core.arith_hard import arith_hard_split
 
-        return [(p.question_id, p.question) for p in arith_split(split)]  # type: ignore[arg-type]
+        problems = (arith_split if name == "arith" else arith_hard_split)(split)  # type: ignore[arg-type]
+        return [(p.question_id, p.question) for p in problems]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "skipped problems without a gold answer": not ours
         rows = load_problems(name, split, data_dir)

@@ -98,6 +98,7 @@ EXPECTED_TASKS = {
     "svpo_college_math",
     "svpo_math_suite",
     "svpo_arith",
+    "svpo_arith_hard",
 }
 
 

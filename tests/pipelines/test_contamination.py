@@ -70,12 +70,15 @@ def test_arith_train_is_clean(shared_data: Path) -> None:
 def test_missing_eval_sets_are_reported_not_skipped(tmp_path: Path) -> None:
     questions, _ = load_annotation_questions("arith:train", limit=50)
     report = check_contamination(questions, data_dir=tmp_path)  # an empty data folder
-    assert report.checked == ("arith/test", "arith/dev")
+    assert report.checked == ("arith/test", "arith/dev", "arith_hard/test", "arith_hard/dev")
     assert "gsm8k/test" in report.unavailable and "math500/test" in report.unavailable
     assert "not available: " in report.summary()
     # One index serves several batches; arith test questions are caught.
     index = build_eval_index(["arith/test"])
     test_q = load_annotation_questions("arith:test", limit=2)[0]
     assert len(check_contamination(test_q, index=index).matches) == 2
+    hard = build_eval_index(["arith_hard/dev"])  # the hard split's held-out problems too
+    hard_q = load_annotation_questions("arith_hard:dev", limit=3)[0]
+    assert len(check_contamination(hard_q, index=hard).matches) == 3
     with pytest.raises(ValueError, match="unknown eval set"):
         build_eval_index(["gsm8k/train"])
