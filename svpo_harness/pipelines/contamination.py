@@ -31,6 +31,7 @@ from svpo_harness.pipelines.annotate_data import (
 )
 
 ARITH_EVAL_SPLITS = ("test", "dev")  # the synthetic world's held-out splits
+BUILT_IN_SETS = ("arith", "arith_hard")  # generated on the fly: never from a folder or the hub
 # Error names in the loader's "hub is unreachable (Name)" line that mean "no network at all".
 _OFFLINE_ERRORS = ("ConnectionError", "OfflineModeIsEnabled", "Timeout", "LocalEntryNotFound")
 
@@ -39,7 +40,7 @@ def default_eval_sets() -> tuple[str, ...]:
     """``name/split`` of every evaluation set: each loader data set's test split, and the test and
     dev splits of the arithmetic world (``arith``) and of its hard split (``arith_hard``)."""
     named = tuple(f"{name}/test" for name, spec in DATASETS.items() if "test" in spec.splits)
-    world = tuple(f"{w}/{split}" for w in ("arith", "arith_hard") for split in ARITH_EVAL_SPLITS)
+    world = tuple(f"{w}/{split}" for w in BUILT_IN_SETS for split in ARITH_EVAL_SPLITS)
     return named + world
 
 
@@ -113,7 +114,7 @@ class ContaminationReport:
 def _eval_problems(eval_set: str, data_dir: str | Path | None) -> list[tuple[str, str]]:
     """(eval id, question) of one eval set; raises DataUnavailableError/ProblemFormatError."""
     name, _, split = eval_set.partition("/")
-    if name in ("arith", "arith_hard"):
+    if name in BUILT_IN_SETS:
         from svpo_harness.core.arith import arith_split
         from svpo_harness.core.arith_hard import arith_hard_split
 
@@ -138,7 +139,7 @@ def build_eval_index(
     hub_down: str | None = None  # the first set the hub could not be reached for
     for eval_set in wanted:
         name, _, split = eval_set.partition("/")
-        from_hub = name != "arith" and local_path(name, split, data_dir) is None
+        from_hub = name not in BUILT_IN_SETS and local_path(name, split, data_dir) is None
         if from_hub and hub_down is not None:
             # Each unreachable hub set costs ~30 s of client retries: try the hub once.
             index.unavailable[eval_set] = f"not tried: the hub was unreachable for {hub_down}"

@@ -82,3 +82,23 @@ def test_missing_eval_sets_are_reported_not_skipped(tmp_path: Path) -> None:
     assert len(check_contamination(hard_q, index=hard).matches) == 3
     with pytest.raises(ValueError, match="unknown eval set"):
         build_eval_index(["gsm8k/train"])
+
+
+def test_the_built_in_sets_are_checked_when_the_hub_is_down(monkeypatch, tmp_path: Path) -> None:
+    """An unreachable hub skips the other hub sets (each costs ~30 s of retries), never the
+    arithmetic world's sets, which are generated here."""
+    from svpo_harness.data.problems import DataUnavailableError
+    from svpo_harness.pipelines import contamination
+
+    real = contamination._eval_problems
+
+    def hub_down(eval_set, data_dir):
+        if eval_set.split("/")[0] not in contamination.BUILT_IN_SETS:
+            raise DataUnavailableError(f"{eval_set}: hub is unreachable (ConnectionError)")
+        return real(eval_set, data_dir)
+
+    monkeypatch.setattr(contamination, "_eval_problems", hub_down)
+    monkeypatch.setattr(contamination, "local_path", lambda *_: None)  # no local folder: hub
+    index = build_eval_index(data_dir=tmp_path)
+    assert set(index.checked) == {"arith/test", "arith/dev", "arith_hard/test", "arith_hard/dev"}
+    assert any(v.startswith("not tried") for v in index.unavailable.values()), index.unavailable
