@@ -41,8 +41,8 @@ echo "== svpo quickstart ${FULL[*]} --out $OUT"
 "$VENV/bin/svpo" quickstart "${FULL[@]}" --out "$OUT"
 
 echo "== stock lm-eval, its own hf model, greedy on the demo model ($LIMIT problems)"
-"$VENV/bin/lm_eval" --model hf --model_args "pretrained=$OUT/base-demo" --tasks svpo_arith \
+"$VENV/bin/lm_eval" --model hf --model_args "pretrained=$OUT/base-demo" --tasks svpo_arith_hard \
   --limit "$LIMIT" --device cpu --batch_size 8 --output_path "$OUT/hf-greedy" \
   > "$OUT/hf-greedy.log" 2>&1 || { tail -20 "$OUT/hf-greedy.log"; exit 1; }
-grep -E "^\|svpo_arith" "$OUT/hf-greedy.log" || tail -5 "$OUT/hf-greedy.log"
+grep -E "^\|svpo_arith_hard" "$OUT/hf-greedy.log" || tail -5 "$OUT/hf-greedy.log"
 echo "== report: $OUT/report.md, $OUT/report.html"

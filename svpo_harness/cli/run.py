@@ -30,8 +30,8 @@ def _run(recipe_name: str, out: str | None, overrides: tuple[str, ...]) -> dict:
     help="Override a recipe key by its dotted name, e.g. --set train.common.max_steps=20.",
 )
 def run(recipe: str, out: str | None, overrides: tuple[str, ...]) -> None:
-    """Run RECIPE (a YAML file or a built-in name: arith-quick, arith-full, arith-tool-quick,
-    gsm8k-math-7b).
+    """Run RECIPE (a YAML file or a built-in name: arith-quick, arith-full, arith-ablations,
+    arith-tool-quick, gsm8k-math-7b).
 
     Stages are cached by a hash of their inputs and settings: the same command again skips
     what is done and continues what was interrupted."""

@@ -18,9 +18,13 @@ from svpo_harness.pipelines.recipe import (
 
 
 def test_builtin_recipes_load_and_resolve_defaults():
-    assert {"arith-quick", "arith-full", "arith-tool-quick", "gsm8k-math-7b"} <= set(
-        builtin_recipes()
-    )
+    assert {
+        "arith-quick",
+        "arith-full",
+        "arith-ablations",
+        "arith-tool-quick",
+        "gsm8k-math-7b",
+    } <= set(builtin_recipes())
     for name in builtin_recipes():
         recipe = load_recipe(name)
         assert recipe["name"] == name and recipe["seeds"] and recipe["train"]["objectives"]
@@ -30,11 +34,14 @@ def test_builtin_recipes_load_and_resolve_defaults():
     full = load_recipe("arith-full")
     for recipe in (quick, full):
         assert all(
-            train_settings(recipe, o)["select_on"] == "arith:dev"
+            train_settings(recipe, o)["select_on"] == "arith_hard:dev"
             for o in recipe["train"]["objectives"]
         )
     assert full["annotate"]["temperature"] == [0.6, 1.0] and full["train"]["lr_grid"]
     assert quick["annotate"]["temperature"] == 0.6
+    for recipe in (quick, full):  # issue 26: on the hard split, annotation to test
+        assert recipe["annotate"]["data"] == "arith_hard:train"
+        assert recipe["evaluate"]["task"] == "svpo_arith_hard"
 
 
 def test_overrides_use_the_recipe_key_names():
@@ -90,6 +97,8 @@ def test_shipped_bases_resolve_to_their_step_formats(tmp_path):
 
 
 TINY = [
+    # recipe mechanics on svpo_arith (tiny annotations of it always hold pairs)
+    "annotate.data=arith:train", "train.common.select_on=arith:dev", "evaluate.task=svpo_arith",
     "annotate.limit=6", "annotate.simulations=6", "annotate.children=3",
     "train.objectives=[sft, svpo]", "train.common.max_steps=3", "train.sft.arith_n=64",
     "train.common.eval_every=2", "train.common.eval_limit=4",

@@ -176,6 +176,8 @@ def test_a_frozen_policy_trains_once_whatever_the_grid(tmp_path, monkeypatch):
 
 
 TINY = [
+    # recipe mechanics on svpo_arith (tiny annotations of it always hold pairs)
+    "annotate.data=arith:train", "train.common.select_on=arith:dev", "evaluate.task=svpo_arith",
     "annotate.limit=6", "annotate.simulations=6", "annotate.children=3",
     "train.objectives=[step-dpo, svpo-no-rank, value-only]",
     "train.variants={step-dpo: {objective: svpo, lambda_rank: 0.0, lambda_mse: 0.0}, "
