@@ -194,7 +194,7 @@ def test_a_changed_setting_reruns_only_the_stages_it_feeds(tmp_path, monkeypatch
     from svpo_harness.pipelines.recipe_run import run_recipe
 
     small = [*TINY[:-1], "evaluate.decodings=[{name: greedy, decoding: greedy}]"]
-    small[3] = "train.objectives=[svpo]"
+    small = ["train.objectives=[svpo]" if x.startswith("train.objectives=") else x for x in small]
     run_recipe(load_recipe("arith-quick", small), tmp_path / "run")
     counts = {"annotate": 0, "train": 0, "eval": 0}
 
