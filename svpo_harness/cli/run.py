@@ -44,12 +44,13 @@ def run(recipe: str, out: str | None, overrides: tuple[str, ...]) -> None:
 @click.option(
     "--full",
     is_flag=True,
-    help="arith-full: 3 seeds, a learning-rate grid chosen on dev, 200 test problems, the "
-    "teacher-data SFT row and the tool variant (about an hour on 2 cores).",
+    help="arith-full: 3 seeds, a learning-rate grid chosen on dev, 300 test problems, the "
+    "teacher-data SFT row and the tool variant (an hour or more on 2 cores).",
 )
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="As for `svpo run`.")
 def quickstart(out: str, full: bool, overrides: tuple[str, ...]) -> None:
-    """RFT vs DPO vs AlphaMath vs SVPO on the arithmetic world, offline on a CPU.
+    """RFT vs DPO vs AlphaMath vs SVPO on the arithmetic world's hard split (svpo_arith_hard),
+    offline on a CPU.
 
     The same trees for every method, each selected on held-out dev problems (method.md 7.2),
     each evaluated with greedy, SBS(3,5) and maj@k at SBS's token budget, then a report."""
