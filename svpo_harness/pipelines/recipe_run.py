@@ -16,6 +16,7 @@ A variant (``train.variants``) trains its objective with its own settings into a
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import shutil
@@ -253,6 +254,21 @@ def _resolve_budget(decoding: dict[str, Any], done: dict[str, dict[str, Any]]) -
     return args
 
 
+def _eval_folder(out: Path, label: str, decoding: str, key: str) -> Path:
+    """``out/eval/LABEL-DECODING-KEY``, or the finished folder of the same key under another
+    label: the key already names the checkpoint and the settings, and a label gains " sN" when
+    seeds are added to a run (``--set seeds=[0]``, then ``[0,1,2]``), which must not redo the
+    evaluations that seed 0 has."""
+    folder = out / "eval" / f"{label.replace(' ', '-')}-{decoding}-{key}"
+    if not is_done(folder):
+        done = sorted(
+            f for f in (out / "eval").glob(f"*-{glob.escape(decoding)}-{key}") if is_done(f)
+        )
+        if done:
+            return done[0]
+    return folder
+
+
 def evaluate_all(
     recipe: dict[str, Any], checkpoints: list[dict[str, Any]], out: Path
 ) -> list[dict[str, Any]]:
@@ -266,7 +282,7 @@ def evaluate_all(
             args = _resolve_budget(decoding, done)
             settings = {"task": spec["task"], "limit": spec["limit"], "model_args": args}
             key = stage_key("evaluate", settings, [ckpt["key"]])
-            folder = out / "eval" / f"{ckpt['label'].replace(' ', '-')}-{decoding['name']}-{key}"
+            folder = _eval_folder(out, ckpt["label"], decoding["name"], key)
             summary_file = folder / "summary.json"
             if not is_done(folder):
                 _say(f"evaluate {ckpt['label']} x {decoding['name']} on {spec['task']}")
@@ -279,6 +295,7 @@ def evaluate_all(
                 summary_file.write_text(json.dumps(record, indent=2, default=str) + "\n")
                 mark_done(folder, {"stage": "evaluate"})
             record = json.loads(summary_file.read_text(encoding="utf-8"))
+            record["checkpoint"] = ckpt["label"]  # a run made with fewer seeds named it shorter
             record["folder"] = str(folder)
             done[decoding["name"]] = record
             rows.append(record)
