@@ -96,11 +96,11 @@ took "browser"
 
 SUITE_VENV=$VENV
 echo "== quick suite"
-suite quick -m "not slow and not vllm"
+suite quick -m "not slow and not vllm and not gpu"
 took "quick suite"
 if [ "${SVPO_TESTS:-all}" != "quick" ]; then
   echo "== slow suite"
-  suite slow -m "slow and not vllm"
+  suite slow -m "slow and not vllm and not gpu"
   took "slow suite"
 fi
 
@@ -112,7 +112,7 @@ if [ "${SVPO_FLOOR:-1}" != "0" ]; then
   "${FLOOR_PIP[@]}" "${WHEEL}[test]"
   took "floor venv + install"
   SUITE_VENV=$FLOOR_VENV
-  suite floor -m "not slow and not vllm" --ignore=tests/sandbox
+  suite floor -m "not slow and not vllm and not gpu" --ignore=tests/sandbox
   took "floor job quick suite"
 fi
 
@@ -123,6 +123,14 @@ if [ "${SVPO_VLLM:-1}" != "0" ]; then
     --junitxml="$(realpath "$REPORTS")/vllm.xml" -o junit_suite_name=vllm || FAILED+=(vllm)
   took "vLLM job"
 fi
+
+echo "== GPU check (CPU mode): scripts/gpu_check.sh"
+# The GPU tests (tests/gpu, marker gpu, which the suites above deselect; docs/gpu.md) in the test
+# venv as it is: no CUDA here, so each one skips with its reason (CONTRIBUTING.md "Skips in CI"),
+# listed at the end of the run; junit and gpu_summary.json go to $REPORTS.
+OUT="$(realpath "$REPORTS")" SVPO_GPU_CHECK_PYTHON="$VENV/bin/python" bash scripts/gpu_check.sh ||
+  FAILED+=(gpu)
+took "GPU check (CPU mode)"
 
 if [ ${#FAILED[@]} -gt 0 ]; then
   echo "== FAILED: ${FAILED[*]}"
