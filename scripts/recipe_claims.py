@@ -6,8 +6,9 @@
 Prints (1) accuracy per checkpoint x decoding, mean ± s.d. over seeds with each seed's value;
 (2) for every ``A|B`` comparison (checkpoint and decoding names without the seed suffix), the
 exact McNemar test per seed on the problems both rows answered (b = only A right, c = only B
-right), from the lm-eval samples files; (3) each trained checkpoint's learning rate, chosen
-step, passes over its records and dev curve (its svpo.json); (4) every trained row whose
+right), from the lm-eval samples files, and over all seeds' (seed, problem) pairs pooled;
+(3) each trained checkpoint's learning rate, chosen step, passes over its records and dev
+curve (its svpo.json); (4) every trained row whose
 greedy accuracy is below the base's greedy with p < 0.01 (method.md 7.2: none should be).
 """
 
@@ -74,6 +75,9 @@ def main() -> None:
     print("\n## McNemar per seed (b = only A right, c = only B right)")
     for spec in args.compare:
         a_key, b_key = (s.strip() for s in spec.split("|"))
+        pooled_a: dict = {}
+        pooled_b: dict = {}
+        seeds = []
         for a in sorted(by_key.get(a_key, []), key=lambda r: r["seed"]):
             b = next((r for r in by_key.get(b_key, []) if r["seed"] == a["seed"]), None)
             b = b or (by_key.get(b_key) or [None])[0]  # an unseeded row (the base)
@@ -82,6 +86,18 @@ def main() -> None:
             t = paired_test(a["correct"], b["correct"])
             p = "n/a" if t["p"] is None else f"{t['p']:.2g}"
             print(f"{a_key} vs {b_key}, seed {a['seed']}: {t['b']} / {t['c']}, p = {p}")
+            seeds.append(a["seed"])
+            pooled_a.update({(a["seed"], d): v for d, v in a["correct"].items()})
+            pooled_b.update({(a["seed"], d): v for d, v in b["correct"].items()})
+        if len(seeds) > 1:
+            # every (seed, problem) pair once: the seeds' discordant counts added up. The same
+            # problems recur across seeds, so read this p beside the per-seed ones above.
+            t = paired_test(pooled_a, pooled_b)
+            p = "n/a" if t["p"] is None else f"{t['p']:.2g}"
+            print(
+                f"{a_key} vs {b_key}, seeds {','.join(map(str, seeds))} pooled "
+                f"({t['n_common']} pairs): {t['b']} / {t['c']}, p = {p}"
+            )
 
     print("\n## training (svpo.json)")
     for row in rows:
