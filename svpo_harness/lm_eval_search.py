@@ -31,9 +31,10 @@ def _policy(lm: Any):
     """One HFStepPolicy per model object, built on first use (the weights are HFLM's own);
     a tool step format (svpo.json or ``step_format=tool``) wraps it to run each step's code."""
     from svpo_harness.core.tool_policy import with_tools
+    from svpo_harness.sandbox import sandbox_runner
 
     if getattr(lm, "_svpo_policy", None) is None:
-        from svpo_harness.engines.backends.hf import HFStepPolicy, _eos_ids
+        from svpo_harness.engines.backends.hf import HFStepPolicy, eos_ids
 
         policy = HFStepPolicy(
             lm.model,
@@ -42,13 +43,13 @@ def _policy(lm: Any):
             lm.loaded.value_head,
             # Every EOS id of the tokenizer and of the generation config (Llama-3 <|eot_id|>,
             # Qwen <|im_end|>), as HFLM's generate stops at, plus lm-eval's end-of-text id.
-            eos_token_ids=sorted(_eos_ids(lm.tokenizer, lm.model) | {int(lm.eot_token_id)}),
+            eos_token_ids=sorted(eos_ids(lm.tokenizer, lm.model) | {int(lm.eot_token_id)}),
             prefix_cache=bool(lm.search_args["prefix_cache"]),
             prefix_cache_mb=float(lm.search_args["prefix_cache_mb"]),
         )
         lm._svpo_policy = policy
     # Also a policy another backend set (vLLM): one without tool support fails here, clearly.
-    lm._svpo_policy = with_tools(lm._svpo_policy)
+    lm._svpo_policy = with_tools(lm._svpo_policy, sandbox_runner)
     return lm._svpo_policy
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from svpo_harness.core.mcts import GradeFn, MCTSOptions, Tree, marked_answer
+from svpo_harness.core.mcts_tree import GradeFn, MCTSOptions, Tree, marked_answer
 from svpo_harness.core.policy import StepPolicy
 
 

@@ -1,9 +1,11 @@
 """Tool-integrated steps (method.md section 2, the ``tool`` step format) around any StepPolicy.
 
 The inner policy samples a step until the format's delimiter (``</step>``) or its code end
-(``</code>``). A step that stops at the code end has its code run in the sandbox
-(``svpo_harness.sandbox.run_many``, one batch per call) and ``<output>...</output></step>`` is
-appended to it as ids the policy did not sample (``StepSample.sampled_mask`` 0):
+(``</code>``). A step that stops at the code end has its code run by the code runner it was
+given (``run``, one batch per call; ``svpo_harness.sandbox.sandbox_runner`` for real runs: the
+layers above core own the sandbox and pass it in, core never imports it) and
+``<output>...</output></step>`` is appended to it as ids the policy did not sample
+(``StepSample.sampled_mask`` 0):
 
 - they are part of the state (the next step is sampled after them) and the value is read after
   them (``inner.values`` on state + step + output);
@@ -36,15 +38,9 @@ CODE_START = "<code>"
 # What follows ``</code>``: the output, then the step's end (the format's delimiter).
 OUTPUT_OPEN, OUTPUT_CLOSE = "\n<output>\n", "\n</output>\n"
 
-# (codes, timeout) -> one (stdout, error or None) per code, in order
+# The code runner: (codes, timeout) -> one (stdout, error or None) per code, in order.
+# svpo_harness.sandbox.sandbox_runner is the real one; tests may pass a fake.
 RunFn = Callable[[Sequence[str], float], list[tuple[str, str | None]]]
-
-
-def sandbox_runner(codes: Sequence[str], timeout: float) -> list[tuple[str, str | None]]:
-    """Run programs in the sandbox (imported lazily: nothing starts until a code step)."""
-    from svpo_harness.sandbox import run_many
-
-    return [(r.stdout, r.error) for r in run_many(list(codes), timeout=timeout)]
 
 
 def step_code(text: str, code_end: str) -> str:
@@ -100,9 +96,9 @@ class ToolStepPolicy:
         inner: Any,
         step_format: StepFormat | None = None,
         *,
+        run: RunFn,
         timeout: float = DEFAULT_TIMEOUT,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
-        run: RunFn | None = None,
     ) -> None:
         fmt = step_format if step_format is not None else inner.step_format
         if fmt.code_end is None:
@@ -124,7 +120,7 @@ class ToolStepPolicy:
         self.step_format = fmt
         self.timeout = float(timeout)
         self.max_output_chars = max_output_chars
-        self._run = run or sandbox_runner
+        self._run = run
         self.programs_run = 0  # programs sent to the sandbox over this policy's calls
 
     # -- the protocol: everything but sampling is the inner policy's --------------------------
@@ -206,9 +202,10 @@ class ToolStepPolicy:
         )
 
 
-def with_tools(policy: Any, **kwargs: Any) -> Any:
-    """``policy`` wrapped in a ToolStepPolicy when its step format is a tool format (``tool``);
-    any other policy (``cot``, ``arith``, already wrapped) is returned unchanged."""
+def with_tools(policy: Any, run: RunFn, **kwargs: Any) -> Any:
+    """``policy`` wrapped in a ToolStepPolicy running code with ``run`` when its step format is
+    a tool format (``tool``); any other policy (``cot``, ``arith``, already wrapped) is returned
+    unchanged."""
     if isinstance(policy, ToolStepPolicy) or policy.step_format.code_end is None:
         return policy
-    return ToolStepPolicy(policy, **kwargs)
+    return ToolStepPolicy(policy, run=run, **kwargs)

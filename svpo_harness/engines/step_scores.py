@@ -11,11 +11,11 @@ take it, so a packed forward on them is refused (``require_block_mask_support``)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-from svpo_harness.engines.backends.hf_forward import _plain_lm_head, final_hidden
+from svpo_harness.engines.backends.hf_forward import final_hidden, plain_lm_head
 from svpo_harness.engines.losses import (
     LossSums,
     LossWeights,
@@ -24,10 +24,8 @@ from svpo_harness.engines.losses import (
     value_mse_loss,
     value_rank_loss,
 )
+from svpo_harness.engines.step_batch import StepBatch
 from svpo_harness.engines.value_head import ValueHead
-
-if TYPE_CHECKING:  # collate re-exports this module: a runtime import would be circular
-    from svpo_harness.engines.collate import StepBatch
 
 BLOCK_MASK_ATTENTION = ("sdpa", "eager")  # take a 4D float mask as it is
 
@@ -91,7 +89,7 @@ def score_rows(model: Any, batch: StepBatch, head: ValueHead | None = None) -> R
         "use_cache": False,
     }
     rows, cols = batch.score_row, batch.score_col
-    plain = _plain_lm_head(model)
+    plain = plain_lm_head(model)
     if plain is not None:
         decoder, lm_head = plain
         hidden = decoder(**inputs).last_hidden_state

@@ -24,7 +24,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
-from svpo_harness.core.worker_pool import PipeWorker, WorkerPool
+from svpo_harness.runtime.worker_pool import PipeWorker, WorkerPool
 
 from .answer import answer_text
 

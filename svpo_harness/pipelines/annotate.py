@@ -24,6 +24,7 @@ from svpo_harness.core.pairs import PairStats, extract_records
 from svpo_harness.core.schemas import TreeRecord
 from svpo_harness.core.tool_policy import with_tools
 from svpo_harness.pipelines.annotate_data import AnnotationQuestion
+from svpo_harness.sandbox import sandbox_runner
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def annotate_trees(
 
     A policy of a tool format (``tool``) runs each step's code in the sandbox and inserts its
     output (core.tool_policy); the trees record those ids as not sampled."""
-    policy = with_tools(policy)
+    policy = with_tools(policy, sandbox_runner)
     by_id = {q.question_id: q for q in questions}
     todo = [
         MCTSQuestion(q.question_id, policy.encode_prompt(q.question), q.gold_answer, index)

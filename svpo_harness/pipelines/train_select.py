@@ -180,13 +180,14 @@ def dev_accuracy(
     from svpo_harness.core.tool_policy import with_tools
     from svpo_harness.engines.backends.hf import HFStepPolicy
     from svpo_harness.grading import extract_answer, grade_many
+    from svpo_harness.sandbox import sandbox_runner
 
     was_training = model.training
     head_training = head.training if head is not None else False
     use_head = head if selection.metric == "sbs" else None
     try:
         # a new policy (and prefix KV cache) per evaluation: the weights change between them
-        policy = with_tools(HFStepPolicy(model, tokenizer, step_format, use_head))
+        policy = with_tools(HFStepPolicy(model, tokenizer, step_format, use_head), sandbox_runner)
         roots = [
             RootState(key=q.question_id, prompt_ids=policy.encode_prompt(q.question))
             for q in selection.questions

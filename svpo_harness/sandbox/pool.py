@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from svpo_harness.core.worker_pool import PipeWorker, WorkerPool
+from svpo_harness.runtime.worker_pool import PipeWorker, WorkerPool
 
 from .limits import SandboxLimits, SandboxResult
 
@@ -199,6 +199,12 @@ def run_many(
             # the next call, so these workers go.
             pool.kill_all()
             raise
+
+
+def sandbox_runner(codes: Sequence[str], timeout: float) -> list[tuple[str, str | None]]:
+    """``run_many`` as the code runner of tool steps (``core.tool_policy.RunFn``): one
+    (stdout, error or None) per program, in order. Nothing starts until it is first called."""
+    return [(r.stdout, r.error) for r in run_many(list(codes), timeout=timeout)]
 
 
 def run_python(

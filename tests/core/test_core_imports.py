@@ -16,6 +16,8 @@ CORE_MODULES = [
     "svpo_harness.core.search",
     "svpo_harness.core.mcts",
     "svpo_harness.core.mcts_rollout",
+    "svpo_harness.core.mcts_tree",
+    "svpo_harness.core.tool_policy",
     "svpo_harness.core.pairs",
     "svpo_harness.data.problems",
 ]

@@ -177,7 +177,7 @@ def test_the_full_logits_fallback_agrees(tiny_model, tiny_head, ids, monkeypatch
         [pair(prefix, ids("7 + 1 = 8.\n"), ids("7.\n")), step_q(prefix, ids("8"))]
     )
     fast = score_rows(tiny_model, batch, tiny_head)
-    monkeypatch.setattr(step_scores, "_plain_lm_head", lambda model: None)
+    monkeypatch.setattr(step_scores, "plain_lm_head", lambda model: None)
     slow = score_rows(tiny_model, batch, tiny_head)
     assert torch.allclose(fast.logps, slow.logps, atol=1e-5)
     assert torch.allclose(fast.values, slow.values, atol=1e-6)

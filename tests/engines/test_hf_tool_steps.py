@@ -19,6 +19,7 @@ from svpo_harness.core.tool_policy import OUTPUT_CLOSE, OUTPUT_OPEN, ToolStepPol
 from svpo_harness.engines.backends.hf import HFStepPolicy
 from svpo_harness.engines.collate import collate, prepare_examples, score_rows
 from svpo_harness.engines.tokenization import decodes_after
+from svpo_harness.sandbox import sandbox_runner
 
 NEVER = "@@@@@@@@"
 QUESTION = "Ann has 12 + 7 = 19 pens and gives away 4 of them."
@@ -68,7 +69,7 @@ def test_a_code_step_gets_its_output_as_unsampled_ids(tiny_model, tiny_tokenizer
     assert step.finish_reason == "delimiter" and not step.retokenized
     assert step.token_ids == free.token_ids[: k + 1] and step.text.endswith(end)
 
-    got = _greedy(ToolStepPolicy(inner, timeout=5.0), prompt)
+    got = _greedy(ToolStepPolicy(inner, run=sandbox_runner, timeout=5.0), prompt)
     n = len(step.token_ids)
     added = OUTPUT_OPEN + OUTPUT_CLOSE + NEVER  # no <code> in random text: empty program
     assert got.text == step.text + added and got.token_ids[:n] == step.token_ids
@@ -99,7 +100,7 @@ def test_a_code_step_gets_its_output_as_unsampled_ids(tiny_model, tiny_tokenizer
 def test_wrapping_needs_a_tool_format_and_the_same_step_ends(tiny_model, tiny_tokenizer):
     plain = HFStepPolicy(tiny_model, tiny_tokenizer, BASE)
     with pytest.raises(ValueError, match="not a tool format"):
-        ToolStepPolicy(plain)
+        ToolStepPolicy(plain, run=sandbox_runner)
     fmt = BASE.with_overrides(extra={"code_end": "</code>"})
     with pytest.raises(ValueError, match="must stop at"):
-        ToolStepPolicy(plain, fmt)
+        ToolStepPolicy(plain, fmt, run=sandbox_runner)

@@ -212,7 +212,7 @@ def test_the_full_logits_fallback_agrees_packed(tiny_model, tiny_head, ids, monk
 
     packed = pack(_examples(ids), pad_id=0, pack_length=40)
     fast = score_rows(tiny_model, packed, tiny_head)
-    monkeypatch.setattr(step_scores, "_plain_lm_head", lambda model: None)
+    monkeypatch.setattr(step_scores, "plain_lm_head", lambda model: None)
     slow = score_rows(tiny_model, packed, tiny_head)
     torch.testing.assert_close(fast.logps, slow.logps, atol=1e-5, rtol=0)
     torch.testing.assert_close(fast.values, slow.values, atol=1e-6, rtol=0)

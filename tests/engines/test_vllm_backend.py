@@ -142,7 +142,7 @@ def test_tool_steps_match_hf(policies) -> None:
     from svpo_harness.core.tool_policy import OUTPUT_OPEN, ToolStepPolicy
     from svpo_harness.engines.backends.hf import HFStepPolicy
     from svpo_harness.engines.backends.vllm import VLLMStepPolicy
-    from svpo_harness.sandbox import SandboxUnavailable, sandbox_mode
+    from svpo_harness.sandbox import SandboxUnavailable, sandbox_mode, sandbox_runner
 
     try:
         sandbox_mode()
@@ -154,9 +154,12 @@ def test_tool_steps_match_hf(policies) -> None:
     v_tool = ToolStepPolicy(
         VLLMStepPolicy(
             vp.model_dir, vp.tokenizer, fmt, None, settings=vp.settings, engine=vp.engine, **common
-        )
+        ),
+        run=sandbox_runner,
     )
-    h_tool = ToolStepPolicy(HFStepPolicy(hp.model, hp.tokenizer, fmt, None, **common))
+    h_tool = ToolStepPolicy(
+        HFStepPolicy(hp.model, hp.tokenizer, fmt, None, **common), run=sandbox_runner
+    )
     state = hp.encode_prompt(QUESTION)
     code_steps = 0
     for depth in range(3):

@@ -178,7 +178,7 @@ def test_the_shipped_tool_model_writes_programs_whose_outputs_are_run() -> None:
     from svpo_harness.engines.backends.hf import HFStepPolicy
     from svpo_harness.grading import extract_answer
     from svpo_harness.pipelines.demo_model import shipped_demo_model
-    from svpo_harness.sandbox import SandboxUnavailable, sandbox_mode
+    from svpo_harness.sandbox import SandboxUnavailable, sandbox_mode, sandbox_runner
 
     try:
         sandbox_mode()
@@ -187,7 +187,7 @@ def test_the_shipped_tool_model_writes_programs_whose_outputs_are_run() -> None:
     folder = shipped_demo_model("tool")
     meta = json.loads((folder / "svpo.json").read_text())
     assert meta["step_format"]["name"] == "tool"
-    policy = with_tools(HFStepPolicy.from_checkpoint(folder, device="cpu"))
+    policy = with_tools(HFStepPolicy.from_checkpoint(folder, device="cpu"), sandbox_runner)
     problems = arith_split("test", 20)
     roots = [RootState(p.question_id, policy.encode_prompt(p.question)) for p in problems]
     results = run_search("greedy", roots, policy)

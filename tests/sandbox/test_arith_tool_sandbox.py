@@ -7,7 +7,8 @@ import re
 from svpo_harness.core.arith import arith_split
 from svpo_harness.core.arith_tool import teacher_tool_solution
 from svpo_harness.core.step_format import TOOL
-from svpo_harness.core.tool_policy import as_program, format_output, sandbox_runner, step_code
+from svpo_harness.core.tool_policy import as_program, format_output, step_code
+from svpo_harness.sandbox import sandbox_runner
 
 
 def test_demonstrated_outputs_equal_the_sandbox_runs(sandbox_ready) -> None:

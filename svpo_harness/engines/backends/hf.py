@@ -38,7 +38,7 @@ DEFAULT_MAX_BATCH_ROWS = 256  # sampled rows per loop
 DEFAULT_MAX_LOOP_TOKENS = 65536
 
 
-def _eos_ids(tokenizer: Any, model: Any) -> frozenset[int]:
+def eos_ids(tokenizer: Any, model: Any) -> frozenset[int]:
     """EOS ids from the tokenizer and the generation config (chat models often list several)."""
     ids: set[int] = set()
     if tokenizer.eos_token_id is not None:
@@ -108,7 +108,7 @@ class HFStepPolicy:
         # prefill tokens computed (real, and with padding) over this policy's calls
         self.stats: dict[str, int] = {"prefill_tokens": 0, "prefill_padded": 0}
         self.add_bos = self._resolve_add_bos(add_bos)
-        eos = frozenset(eos_token_ids) if eos_token_ids is not None else _eos_ids(tokenizer, model)
+        eos = frozenset(eos_token_ids) if eos_token_ids is not None else eos_ids(tokenizer, model)
         # Where it ends a step, not at a sequence start: no SentencePiece "▁" in front.
         delimiter_ids = canonical_delimiter_ids(tokenizer, self.step_format.delimiter)
         if not delimiter_ids:

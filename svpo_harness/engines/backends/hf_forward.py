@@ -154,7 +154,7 @@ def token_chunks(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
     return chunks
 
 
-def _plain_lm_head(model: Any) -> tuple[Any, Any] | None:
+def plain_lm_head(model: Any) -> tuple[Any, Any] | None:
     """``(decoder, lm_head)`` when the model's logits are just ``lm_head(final hidden)``, else
     None (logit soft-capping or scaling, or no decoder accessor: use the model's own forward)."""
     get_base = getattr(model, "get_base_model", None)
@@ -185,7 +185,7 @@ def last_layer_forward(
     model 33 x 4096 x 2 bytes per token); the decoder's own output is the final layer only.
     """
     ids, mask, positions = left_pad(seqs, pad_id, device)
-    plain = _plain_lm_head(model)
+    plain = plain_lm_head(model)
     if plain is not None:
         decoder, head = plain
         hidden = decoder(

@@ -19,6 +19,7 @@ from svpo_harness.core.tool_policy import (
     step_code,
     with_tools,
 )
+from svpo_harness.sandbox import sandbox_runner
 
 FMT = MarkedFormat(
     name="tooltest",
@@ -42,6 +43,7 @@ class StateValues(ScriptedPolicy):
 
 
 def tool(policy: ScriptedPolicy, **kwargs) -> ToolStepPolicy:
+    kwargs.setdefault("run", sandbox_runner)
     return ToolStepPolicy(policy, timeout=kwargs.pop("timeout", 5.0), **kwargs)
 
 
@@ -56,16 +58,17 @@ def test_the_tool_format_is_registered_and_round_trips():
     with pytest.raises(ValueError, match="code_end"):
         TOOL.with_overrides(extra={"code_end": "</step>\n"})
     with pytest.raises(ValueError, match="not a tool format"):
-        ToolStepPolicy(ScriptedPolicy())
+        ToolStepPolicy(ScriptedPolicy(), run=sandbox_runner)
 
     class NoContinuation(ScriptedPolicy):  # e.g. a backend without tool support (vLLM today)
         encode_continuation = None
 
     with pytest.raises(ValueError, match="not supported by NoContinuation"):
-        ToolStepPolicy(NoContinuation(step_format=FMT))
-    assert with_tools(ScriptedPolicy()).__class__ is ScriptedPolicy  # other formats: unwrapped
-    wrapped = with_tools(ScriptedPolicy(step_format=FMT))
-    assert isinstance(wrapped, ToolStepPolicy) and with_tools(wrapped) is wrapped
+        ToolStepPolicy(NoContinuation(step_format=FMT), run=sandbox_runner)
+    # other formats: unwrapped
+    assert with_tools(ScriptedPolicy(), sandbox_runner).__class__ is ScriptedPolicy
+    wrapped = with_tools(ScriptedPolicy(step_format=FMT), sandbox_runner)
+    assert isinstance(wrapped, ToolStepPolicy) and with_tools(wrapped, sandbox_runner) is wrapped
 
 
 def test_code_and_output_helpers():
@@ -136,7 +139,9 @@ def grow(policy, texts, **kw):
 
 def test_errors_and_timeouts_become_output_and_the_search_goes_on():
     policy = ToolStepPolicy(
-        StateValues(step_format=FMT, default=tool_steps, mode="seeded"), timeout=0.5
+        StateValues(step_format=FMT, default=tool_steps, mode="seeded"),
+        run=sandbox_runner,
+        timeout=0.5,
     )
     (tree,) = grow(policy, ["q"])
     texts = [n.sample.text for n in tree.nodes[1:]]
@@ -167,7 +172,9 @@ def test_a_tool_tree_does_not_depend_on_the_trees_beside_it():
         return step
 
     def run(texts):
-        policy = ToolStepPolicy(StateValues(step_format=FMT, default=steps, mode="seeded"))
+        policy = ToolStepPolicy(
+            StateValues(step_format=FMT, default=steps, mode="seeded"), run=sandbox_runner
+        )
         return {t.question.question_id: t.to_nodes() for t in grow(policy, texts)}
 
     together = run(["q", "r"])
