@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from svpo_harness.engines.backends.hf import HFStepPolicy
     from svpo_harness.engines.checkpoint import init_value_head_checkpoint
     from svpo_harness.engines.smollm2 import ensure_smollm2
-    from svpo_harness.pipelines.annotate_data import load_annotation_questions
+    from svpo_harness.pipelines.annotate import load_annotation_questions
 
     questions, _ = load_annotation_questions("gsm8k:train", data_dir=args.data_dir, limit=args.n)
     with tempfile.TemporaryDirectory(prefix="bench-annotate-") as tmp:

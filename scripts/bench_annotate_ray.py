@@ -51,7 +51,7 @@ def cpu_busy() -> tuple[float, float]:
 
 def writer(folder: Path):
     """The run's write rules (pairs first, the tree line commits them; fsync per record)."""
-    from svpo_harness.pipelines.run_dir import open_jsonl
+    from svpo_harness.pipelines.runs import open_jsonl
 
     trees, pairs = open_jsonl(folder / "trees.jsonl"), open_jsonl(folder / "pairs.jsonl")
 
@@ -84,7 +84,7 @@ def timed(run, n: int) -> dict:
 def run_ray(cfg, opts, questions, workers: int) -> dict:
     import ray
 
-    from svpo_harness.pipelines.annotate_ray import RayWorkers, work_items
+    from svpo_harness.pipelines.annotate.annotate_ray import RayWorkers, work_items
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
              object_store_memory=128 * 1024**2)  # fmt: skip
@@ -119,13 +119,12 @@ def run_ray(cfg, opts, questions, workers: int) -> dict:
 def run_single(cfg, opts, questions) -> dict:
     import torch
 
-    from svpo_harness.pipelines.annotate import PairRule, annotate_trees
-    from svpo_harness.pipelines.annotate_run import _grader, _load_policy
+    from svpo_harness.pipelines.annotate import PairRule, annotate_trees, grader, load_policy
 
     saved = torch.get_num_threads()
     torch.set_num_threads(1)
-    policy = _load_policy(cfg)
-    grade = _grader(cfg.grade_timeout)
+    policy = load_policy(cfg)
+    grade = grader(cfg.grade_timeout)
     grade([("1", "1")])  # start the grading pool before timing
     with tempfile.TemporaryDirectory() as tmp:
         on_tree, files = writer(Path(tmp))
@@ -155,9 +154,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from svpo_harness.core.mcts import MCTSOptions
-    from svpo_harness.pipelines.annotate_data import load_annotation_questions
-    from svpo_harness.pipelines.annotate_run import AnnotateConfig
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+    from svpo_harness.pipelines.annotate import AnnotateConfig, load_annotation_questions
+    from svpo_harness.pipelines.demo import copy_shipped_demo_model
 
     with tempfile.TemporaryDirectory() as tmp:
         model = args.model or str(copy_shipped_demo_model(Path(tmp) / "demo"))

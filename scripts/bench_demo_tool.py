@@ -65,7 +65,7 @@ def failures(text: str, step_format: str, problem: ArithProblem) -> set[str]:
 
 
 def evaluate(model: Path, limit: int, batch_size: int, out: Path) -> dict:
-    from svpo_harness.pipelines.lm_eval_run import evaluate_checkpoint
+    from svpo_harness.pipelines.evaluate import evaluate_checkpoint
 
     meta = json.loads((model / "svpo.json").read_text())
     fmt = meta["step_format"]["name"]
@@ -92,7 +92,7 @@ def evaluate(model: Path, limit: int, batch_size: int, out: Path) -> dict:
 
 
 def main() -> None:
-    from svpo_harness.pipelines.demo_model import build_demo_model, shipped_demo_model
+    from svpo_harness.pipelines.demo import build_demo_model, shipped_demo_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=1000)

@@ -73,7 +73,7 @@ def split_records(ann: Path, work: Path, percent: int) -> dict[str, dict[str, in
 
 
 def annotate(model: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from svpo_harness.pipelines.annotate_run import AnnotateConfig, run_annotate
+    from svpo_harness.pipelines.annotate import AnnotateConfig, run_annotate
 
     cfg = AnnotateConfig(
         model=str(model), data="arith:train", out=str(out), limit=args.n,
@@ -87,8 +87,7 @@ def annotate(model: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]
 
 
 def train(model: Path, data: Path, out: Path, objective: str, args: argparse.Namespace) -> dict:
-    from svpo_harness.pipelines.train import run_training
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train import TrainConfig, run_training
 
     cfg = TrainConfig(
         objective=objective, model=str(model), data=str(data), out=str(out),
@@ -108,7 +107,7 @@ def train(model: Path, data: Path, out: Path, objective: str, args: argparse.Nam
 
 
 def evaluate(model: Path, data: Path, out: Path, reference: Path) -> dict[str, Any]:
-    from svpo_harness.pipelines.value_eval import ValueEvalConfig, run_value_eval, summary_line
+    from svpo_harness.pipelines.evaluate import ValueEvalConfig, run_value_eval, summary_line
 
     cfg = ValueEvalConfig(
         model=str(model), data=str(data), out=str(out), reference=str(reference), device="cpu"
@@ -178,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+    from svpo_harness.pipelines.demo import copy_shipped_demo_model
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)

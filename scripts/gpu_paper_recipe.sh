@@ -63,7 +63,7 @@ export SVPO_VLLM_TP=$TP
 RECIPE_JSON="$OUT/recipe.resolved.json"
 "$PY" - "$RECIPE_JSON" "${SETS[@]}" <<'EOF'
 import json, sys
-from svpo_harness.pipelines.recipe import load_recipe, train_settings
+from svpo_harness.pipelines.recipes.recipe import load_recipe, train_settings
 recipe = load_recipe("gsm8k-math-7b", [a for a in sys.argv[2:] if a != "--set"])
 recipe["train_svpo"] = train_settings(recipe, "svpo")
 json.dump(recipe, open(sys.argv[1], "w"), indent=1, default=str)

@@ -80,7 +80,7 @@ def sampled_right(model: Path, problems: list, n: int, temperature: float, seed:
 
 def main() -> None:
     from svpo_harness.core.arith_hard import arith_hard_split
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo import shipped_demo_model
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, default=None, help="default: the shipped demo")

@@ -20,8 +20,14 @@ import re
 import statistics
 from pathlib import Path
 
-from svpo_harness.pipelines.report import find_results, read_results, read_samples, samples_file
-from svpo_harness.pipelines.report_stats import correct_by_doc, paired_test
+from svpo_harness.pipelines.report import (
+    correct_by_doc,
+    find_results,
+    paired_test,
+    read_results,
+    read_samples,
+    samples_file,
+)
 
 SEED = re.compile(r"^(.*?)(?: s(\d+))?$")
 

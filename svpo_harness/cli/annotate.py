@@ -77,7 +77,7 @@ def annotate(ctx: click.Context, **flags: object) -> None:
     missing = [f"--{name}" for name in ("model", "data", "out") if not flags.get(name)]
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)}")
-    from svpo_harness.pipelines.annotate_run import AnnotateConfig, AnnotateError, run_annotate
+    from svpo_harness.pipelines.annotate import AnnotateConfig, AnnotateError, run_annotate
 
     try:
         config = AnnotateConfig(**flags)  # type: ignore[arg-type]
@@ -93,7 +93,7 @@ def annotate(ctx: click.Context, **flags: object) -> None:
 @click.option("--overwrite", is_flag=True)
 def merge(dirs: tuple[str, ...], out: str, overwrite: bool) -> None:
     """Join shards made with the same settings and tokenizer into one folder."""
-    from svpo_harness.pipelines.annotate_run import AnnotateError, merge_shards
+    from svpo_harness.pipelines.annotate import AnnotateError, merge_shards
 
     try:
         click.echo(merge_shards(list(dirs), out, overwrite=overwrite))

@@ -46,7 +46,7 @@ def demo_model(
     overwrite: bool,
 ) -> None:
     """Build the tiny arithmetic-world policy (+ fresh value head) from scratch, offline."""
-    from svpo_harness.pipelines.demo_model import (
+    from svpo_harness.pipelines.demo import (
         DEMO_STEPS,
         build_demo_model,
         copy_shipped_demo_model,

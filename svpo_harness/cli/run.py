@@ -9,8 +9,7 @@ import click
 
 
 def _run(recipe_name: str, out: str | None, overrides: tuple[str, ...]) -> dict:
-    from svpo_harness.pipelines.recipe import RecipeError, load_recipe
-    from svpo_harness.pipelines.recipe_run import run_recipe
+    from svpo_harness.pipelines.recipes import RecipeError, load_recipe, run_recipe
 
     try:
         recipe = load_recipe(recipe_name, list(overrides))

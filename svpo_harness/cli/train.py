@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from svpo_harness.pipelines.train_config import OBJECTIVES
+from svpo_harness.pipelines.train import OBJECTIVES
 
 
 def _load_yaml(path: str | None) -> dict:
@@ -112,7 +112,7 @@ def train(config_file: str | None, **flags: object) -> None:
     With --select-on, the run is evaluated on held-out problems at step 0 and every
     --eval-every steps and the best step is the checkpoint written (svpo.json records the
     curve). Re-running the same command continues after a kill."""
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train import TrainConfig
 
     settings = _load_yaml(config_file)
     settings.update({k: v for k, v in flags.items() if v is not None})

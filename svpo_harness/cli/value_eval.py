@@ -38,7 +38,7 @@ import click
 def value_eval(no_plots: bool, **flags: object) -> None:
     """Value ranking accuracy, AUC against final correctness, calibration and Q-vs-V plots."""
     from svpo_harness.engines.checkpoint import CheckpointError
-    from svpo_harness.pipelines.value_eval import (
+    from svpo_harness.pipelines.evaluate import (
         ValueEvalConfig,
         ValueEvalError,
         run_value_eval,

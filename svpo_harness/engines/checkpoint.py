@@ -59,6 +59,8 @@ __all__ = [
     "LoadedCheckpoint",
     "init_value_head_checkpoint",
     "load_checkpoint",
+    "load_head",
+    "meta_of",
     "read_meta",
     "resolve_device",
     "resolve_dtype",
@@ -168,7 +170,7 @@ def load_checkpoint(
     if local.is_dir():
         spec = str(local)
     hub = {"revision": revision} if revision else {}
-    meta, recorded = _meta_of(spec, revision)
+    meta, recorded = meta_of(spec, revision)
     found = locate_base(spec, meta) if recorded else None
     if found is not None:  # where the base is now (absolute): a re-save records it afresh
         meta.base_model, meta.base_model_path = found, None
@@ -192,7 +194,7 @@ def load_checkpoint(
         model.requires_grad_(True)
 
     head_device = torch_device if device_map is None else _first_device(model)
-    head = _load_head(spec, meta, value_head, model, head_device, revision)
+    head = load_head(spec, meta, value_head, model, head_device, revision)
     if head is not None:
         head.eval()
         head.requires_grad_(trainable)
@@ -203,7 +205,7 @@ def load_checkpoint(
     )
 
 
-def _meta_of(spec: str, revision: str | None = None) -> tuple[CheckpointMeta, bool]:
+def meta_of(spec: str, revision: str | None = None) -> tuple[CheckpointMeta, bool]:
     """``(meta, recorded)``: svpo.json, else what a plain HF model or bare adapter implies."""
     meta = read_meta(spec, revision)
     if meta is not None:
@@ -238,7 +240,7 @@ def _load_policy(
     if base is None:
         raise missing_base(spec, meta)
     key = check_lineage(spec, base, chain)
-    parent_meta, _ = _meta_of(base)  # the base's own files: no revision (that is this one's)
+    parent_meta, _ = meta_of(base)  # the base's own files: no revision (that is this one's)
     if parent_meta.policy == "lora":
         parent = _load_policy(base, parent_meta, load, {}, False, (*chain, key))
         parent = parent.merge_and_unload()
@@ -328,7 +330,7 @@ def _hidden_size(model: Any) -> int:
     return int(text.hidden_size)
 
 
-def _load_head(
+def load_head(
     spec: str,
     meta: CheckpointMeta,
     choice: str | Path | None,

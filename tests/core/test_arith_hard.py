@@ -70,8 +70,8 @@ def test_the_definition_records_the_base_numbers_it_was_chosen_by() -> None:
 
 
 def test_loaders_name_the_hard_split() -> None:
-    from svpo_harness.pipelines.annotate_data import load_annotation_questions
-    from svpo_harness.pipelines.contamination import _eval_problems, default_eval_sets
+    from svpo_harness.pipelines.annotate.annotate_data import load_annotation_questions
+    from svpo_harness.pipelines.annotate.contamination import _eval_problems, default_eval_sets
 
     questions, _ = load_annotation_questions("arith_hard:train", limit=4)
     assert [q.question_id for q in questions] == [

@@ -22,8 +22,8 @@ from svpo_harness.engines.collate import (
     window_denominators,
 )
 from svpo_harness.engines.losses import LossSums, LossWeights, combine_losses
-from svpo_harness.pipelines.pref_data import load_preference_data
-from svpo_harness.pipelines.train_loop import epoch_windows
+from svpo_harness.pipelines.train.pref_data import load_preference_data
+from svpo_harness.pipelines.train.train_loop import epoch_windows
 
 WINDOW = 8
 

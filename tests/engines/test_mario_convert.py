@@ -293,7 +293,7 @@ def test_converted_checkpoint_evaluates_with_stock_lm_eval(tmp_path, monkeypatch
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # responses compared token for token: one thread
     pytest.importorskip("lm_eval")
     from svpo_harness.grading import extract_answer, is_equiv
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     demo = shipped_demo_model()
     loaded = load_checkpoint(demo)

@@ -40,7 +40,7 @@ def test_without_vllm_backend_vllm_is_one_clear_line(monkeypatch, tmp_path) -> N
     from svpo_harness.lm_eval_model import SVPOLM
 
     monkeypatch.setitem(sys.modules, "vllm", None)  # `import vllm` now fails as if absent
-    for name in ("svpo_harness.engines.backends.vllm_lm", "lm_eval.models.vllm_causallms"):
+    for name in ("svpo_harness.lm_eval_vllm", "lm_eval.models.vllm_causallms"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     with pytest.raises(ValueError) as err:
         SVPOLM.create_from_arg_obj({"pretrained": str(DEMO), "backend": "vllm"})

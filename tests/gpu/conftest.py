@@ -58,7 +58,7 @@ def _exact_fp32() -> None:
 
 @pytest.fixture(scope="session")
 def demo() -> Path:
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     return shipped_demo_model()
 

@@ -14,7 +14,7 @@ VALUE_TOL = 1e-4  # fp32 on both sides, TF32 off: only the kernels' summation or
 
 def alphamath_ratios() -> dict[str, float | str]:
     """SBS(3,5)/greedy and maj@5/greedy seconds per question, AlphaMath-7B on one A100."""
-    from svpo_harness.pipelines.report_reference import load_reference
+    from svpo_harness.pipelines.report.report_reference import load_reference
 
     seconds = {r["name"]: r.get("seconds_per_question") for r in load_reference("alphamath")}
     greedy = seconds["AlphaMath-7B greedy"]

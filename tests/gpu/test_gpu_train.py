@@ -23,7 +23,7 @@ BF16_VALUE = 0.06  # as test_gpu_bf16.py
 
 def _annotate(demo: Path, root: Path, device: torch.device) -> Path:
     """16 arith:train questions, 16 simulations x 4 children (MCTS batches on the device)."""
-    from svpo_harness.pipelines.annotate_run import AnnotateConfig, run_annotate
+    from svpo_harness.pipelines.annotate.annotate_run import AnnotateConfig, run_annotate
 
     cfg = AnnotateConfig(
         model=str(demo), data="arith:train", out=str(root / "ann"), limit=16, simulations=16,

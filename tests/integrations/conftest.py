@@ -1,5 +1,5 @@
 """A micro checkpoint for the lm-eval tests (seconds). A trained model is the shipped demo model
-(svpo_harness.pipelines.demo_model.shipped_demo_model); the slow suite rebuilds one only to check
+(svpo_harness.pipelines.demo.shipped_demo_model); the slow suite rebuilds one only to check
 the build (tests/integrations/test_demo_model.py)."""
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ ARGS = ["--simulations", "8", "--children", "3", "--temperature", "1.0", "--min-
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import copy_shipped_demo_model
 
     return copy_shipped_demo_model(tmp_path_factory.mktemp("demo") / "model")
 

@@ -27,7 +27,7 @@ from svpo_harness.core.tool_policy import OUTPUT_OPEN
 
 @pytest.fixture(scope="module")
 def tool_demo(tmp_path_factory) -> Path:
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import copy_shipped_demo_model
 
     model = copy_shipped_demo_model(tmp_path_factory.mktemp("tool_demo") / "model")
     meta_path = model / "svpo.json"

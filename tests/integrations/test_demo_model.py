@@ -40,7 +40,7 @@ def _lm_eval_hf(model: Path, out: Path, limit: int | None = None) -> tuple[float
 @pytest.fixture(scope="module")
 def shipped_accuracy(tmp_path_factory) -> tuple[float, list[dict]]:
     """The shipped model (a seed-0 build, what every machine starts from) through lm-eval."""
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     return _lm_eval_hf(shipped_demo_model(), tmp_path_factory.mktemp("eval-shipped"))
 
@@ -66,7 +66,7 @@ def test_a_rebuild_with_another_seed_reaches_the_shipped_quality(shipped_accurac
     """The slow suite's one full build: `build_demo_model` as it is today, with seed 1, gives
     other weights than the shipped seed-0 build but the same greedy accuracy within 0.05, at the
     plateau. (Byte-identical rebuilds of one seed: tests/pipelines/test_demo_model_build.py.)"""
-    from svpo_harness.pipelines.demo_model import build_demo_model, shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import build_demo_model, shipped_demo_model
 
     other = build_demo_model(tmp_path / "seed1", seed=1, progress=False)
     accuracy, samples = _lm_eval_hf(other.out, tmp_path)
@@ -85,7 +85,7 @@ def test_the_shipped_tool_variant_sits_at_the_same_plateau(tmp_path):
     CLI with `--model svpo`: at the world's ceiling like the arith model, every solution made of
     code steps whose outputs the sandbox printed, ending in a marked answer."""
     from svpo_harness.core.step_format import TOOL
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
     from svpo_harness.sandbox import SandboxUnavailable, sandbox_mode
 
     try:

@@ -57,7 +57,7 @@ def test_an_until_string_met_mid_search_ends_the_path_there(tmp_path):
     """The search stops where `until` appears, so the text it ranks and calls finished is the
     text the user receives (before: it ran on and `until` cut the chosen path afterwards).
     On the shipped demo model, which writes real arith solutions."""
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     model = shipped_demo_model()
     (problem,) = arith_split("test", n=1)
@@ -92,7 +92,7 @@ def test_prefix_cache_model_arg_same_outputs_fewer_prefill_tokens(tmp_path):
     import pytest
 
     from svpo_harness.lm_eval_search import _policy
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     model = shipped_demo_model()
     requests = [_instance(p.question, i) for i, p in enumerate(arith_split("test", n=3))]
@@ -118,7 +118,7 @@ def test_prefix_cache_model_arg_same_outputs_fewer_prefill_tokens(tmp_path):
 
 def test_mcts_decoding_through_lm_eval(tmp_path):
     """decoding=mcts,simulations=N: test-time MCTS with value-head leaves, logged like the rest."""
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     log = tmp_path / "mcts.jsonl"
     lm = SVPOLM.create_from_arg_string(

@@ -60,7 +60,7 @@ def test_sbs_needs_a_value_head_unless_told_none(tmp_path, micro_checkpoint):
 
 
 def test_search_log_shows_the_beam(tmp_path):
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import copy_shipped_demo_model
 
     # the shipped demo model finishes arith questions (a random micro model may finish none,
     # and then the finished-path checks below would never run)
@@ -205,7 +205,7 @@ def _hf(path):
 )
 def test_peer_parity_with_lm_eval_hf_greedy(args):
     """On the shipped demo model (a trained checkpoint: parity needs no rebuild of it)."""
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     model = shipped_demo_model()
     requests = _requests(20)

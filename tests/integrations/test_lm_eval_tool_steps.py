@@ -28,7 +28,7 @@ def _svpo(path, **args) -> SVPOLM:
 def tool_demo(tmp_path_factory) -> Path:
     """The shipped demo model with a tool variant of its format: steps pause at " =" (it never
     writes <code>, so its programs are empty, but every one of them runs in the sandbox)."""
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import copy_shipped_demo_model
 
     model = copy_shipped_demo_model(tmp_path_factory.mktemp("tool_demo") / "model")
     meta = json.loads((model / "svpo.json").read_text())
@@ -96,7 +96,7 @@ def test_svpo_arith_prompts_a_tool_checkpoint_with_the_tool_template():
     import importlib.util
 
     from svpo_harness.lm_eval_plugin import tasks_dir
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     spec = importlib.util.spec_from_file_location("svpo_task_utils", tasks_dir() / "utils.py")
     utils = importlib.util.module_from_spec(spec)
@@ -115,8 +115,8 @@ def test_svpo_arith_prompts_a_tool_checkpoint_with_the_tool_template():
 def test_recipe_evaluation_prompts_the_tool_demo_with_its_template(tmp_path):
     """`svpo run`'s evaluations (lm-eval's Python API with our TaskManager) hand the model args
     to the task loaders as lm-eval's CLI does; before, a tool checkpoint got the arith prompt."""
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
-    from svpo_harness.pipelines.lm_eval_run import evaluate_checkpoint
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.evaluate.lm_eval_run import evaluate_checkpoint
     from svpo_harness.sandbox import SandboxUnavailable, sandbox_mode
 
     try:

@@ -26,8 +26,8 @@ def demo_annotation(tmp_path_factory) -> tuple[Path, Path]:
     """The shipped demo model and its annotation of 24 arith:train questions (16 simulations x 4
     children), made once per session for the training and value-eval tests, which only read
     it (a test that changes files copies them first)."""
-    from svpo_harness.pipelines.annotate_run import AnnotateConfig, run_annotate
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+    from svpo_harness.pipelines.annotate.annotate_run import AnnotateConfig, run_annotate
+    from svpo_harness.pipelines.demo.demo_model import copy_shipped_demo_model
 
     root = tmp_path_factory.mktemp("demo-annotation")
     model = copy_shipped_demo_model(root / "demo")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from svpo_harness.pipelines.train import run_training
-from svpo_harness.pipelines.train_config import TrainConfig
+from svpo_harness.pipelines.train.train import run_training
+from svpo_harness.pipelines.train.train_config import TrainConfig
 
 
 def main() -> None:

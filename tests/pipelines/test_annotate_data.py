@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from svpo_harness.core.arith import arith_split
-from svpo_harness.pipelines.annotate_data import (
+from svpo_harness.pipelines.annotate.annotate_data import (
     AnnotationDataError,
     InputWarning,
     load_annotation_questions,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from svpo_harness.core.jsonl_io import read_jsonl_records
-from svpo_harness.pipelines.annotate_ray import batch_size, plan_workers
+from svpo_harness.pipelines.annotate.annotate_ray import batch_size, plan_workers
 
 SVPO = str(Path(sys.executable).parent / "svpo")
 
@@ -113,7 +113,7 @@ def test_batches_shrink_to_single_trees_at_the_tail():
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Path:
     pytest.importorskip("ray", reason="the ray extra is not installed")
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import copy_shipped_demo_model
 
     return copy_shipped_demo_model(tmp_path_factory.mktemp("demo") / "model")
 

@@ -53,7 +53,7 @@ def chain(tmp_path_factory) -> dict:
 
     import svpo_harness.engines.checkpoint as checkpoint
     from svpo_harness.cli import main
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import copy_shipped_demo_model
 
     root = tmp_path_factory.mktemp("lineage")
     folder = root / "set"
@@ -167,7 +167,7 @@ def test_training_on_the_moved_chain_and_lm_eval_loading(chain) -> None:
 
 
 def test_lora_out_folder_cannot_be_its_own_model(tmp_path) -> None:
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     with pytest.raises(ValueError, match="out must differ from model"):
         TrainConfig(model=str(tmp_path / "m"), out=str(tmp_path / "m" / ".." / "m"))
@@ -178,8 +178,8 @@ def test_lora_on_lora_resumes_from_its_step_checkpoint(chain, tmp_path) -> None:
     """Step checkpoints in OUT.run/ name the same parent (relative to themselves): a killed
     LoRA-on-LoRA run resumes on the merged parent and ends where the uninterrupted one does."""
     from svpo_harness.engines.checkpoint import load_checkpoint
-    from svpo_harness.pipelines.train import run_training
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train import run_training
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     def cfg(out: str, **over) -> TrainConfig:
         settings = dict(model=str(chain["folder"] / "l1"), out=str(tmp_path / out), arith_n=16)

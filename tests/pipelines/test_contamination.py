@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from svpo_harness.pipelines.annotate_data import AnnotationQuestion, load_annotation_questions
-from svpo_harness.pipelines.contamination import (
+from svpo_harness.pipelines.annotate.annotate_data import (
+    AnnotationQuestion,
+    load_annotation_questions,
+)
+from svpo_harness.pipelines.annotate.contamination import (
     build_eval_index,
     check_contamination,
     default_eval_sets,
@@ -88,7 +91,7 @@ def test_the_built_in_sets_are_checked_when_the_hub_is_down(monkeypatch, tmp_pat
     """An unreachable hub skips the other hub sets (each costs ~30 s of retries), never the
     arithmetic world's sets, which are generated here."""
     from svpo_harness.data.problems import DataUnavailableError
-    from svpo_harness.pipelines import contamination
+    from svpo_harness.pipelines.annotate import contamination
 
     real = contamination._eval_problems
 

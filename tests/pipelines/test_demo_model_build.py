@@ -26,7 +26,7 @@ def _head(folder: Path) -> tuple[dict, dict]:
 @pytest.fixture(scope="module")
 def short_builds(tmp_path_factory) -> list:
     """Three 4-step builds: seed 0 twice, seed 1 once (seconds each)."""
-    from svpo_harness.pipelines.demo_model import build_demo_model
+    from svpo_harness.pipelines.demo.demo_model import build_demo_model
 
     root = tmp_path_factory.mktemp("demo-builds")
     return [
@@ -52,7 +52,7 @@ def test_the_build_leaves_the_runtime_as_it_found_it(short_builds) -> None:
 
 
 def test_svpo_json_records_the_build(short_builds) -> None:
-    from svpo_harness.pipelines.demo_model import DEMO_BATCH, DEMO_LR, DEMO_MODEL_SIZE
+    from svpo_harness.pipelines.demo.demo_model import DEMO_BATCH, DEMO_LR, DEMO_MODEL_SIZE
 
     a = short_builds[0]
     meta = json.loads((a.out / "svpo.json").read_text())
@@ -67,7 +67,7 @@ def test_svpo_json_records_the_build(short_builds) -> None:
 
 
 def test_thread_count_comes_from_omp_num_threads_else_two(monkeypatch) -> None:
-    from svpo_harness.pipelines.demo_model import DEMO_THREADS, default_threads
+    from svpo_harness.pipelines.demo.demo_model import DEMO_THREADS, default_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert default_threads() == DEMO_THREADS == 2
@@ -78,7 +78,7 @@ def test_thread_count_comes_from_omp_num_threads_else_two(monkeypatch) -> None:
 
 
 def test_existing_folder_is_not_overwritten(short_builds) -> None:
-    from svpo_harness.pipelines.demo_model import build_demo_model
+    from svpo_harness.pipelines.demo.demo_model import build_demo_model
 
     before = _weights_digest(short_builds[0].out)
     with pytest.raises(FileExistsError, match="already exists"):
@@ -91,7 +91,7 @@ def test_shipped_model_loads_and_writes_marked_answers() -> None:
     from svpo_harness.core.arith import arith_split
     from svpo_harness.core.search import RootState, run_search
     from svpo_harness.engines.backends.hf import HFStepPolicy
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     folder = shipped_demo_model()
     meta = json.loads((folder / "svpo.json").read_text())
@@ -114,7 +114,7 @@ def test_cli_copies_the_shipped_model(tmp_path) -> None:
     from click.testing import CliRunner
 
     from svpo_harness.cli import main
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     out = tmp_path / "copy"
     result = CliRunner().invoke(main, ["demo-model", "--out", str(out), "--shipped"])
@@ -148,8 +148,8 @@ def test_the_tool_layout_gets_a_tokenizer_fitted_on_tool_text(tmp_path) -> None:
 def test_a_tool_build_records_its_format_and_fits_its_tokenizer_on_tool_text(tmp_path) -> None:
     from transformers import AutoTokenizer
 
-    from svpo_harness.pipelines.demo_model import DEMO_MAX_STEP_TOKENS, build_demo_model
-    from svpo_harness.pipelines.sft_data import build_sft_data
+    from svpo_harness.pipelines.demo.demo_model import DEMO_MAX_STEP_TOKENS, build_demo_model
+    from svpo_harness.pipelines.train.sft_data import build_sft_data
 
     result = build_demo_model(tmp_path / "tool", steps=2, progress=False, step_format="tool")
     meta = json.loads((result.out / "svpo.json").read_text())
@@ -177,7 +177,7 @@ def test_the_shipped_tool_model_writes_programs_whose_outputs_are_run() -> None:
     from svpo_harness.core.tool_policy import with_tools
     from svpo_harness.engines.backends.hf import HFStepPolicy
     from svpo_harness.grading import extract_answer
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
     from svpo_harness.sandbox import SandboxUnavailable, sandbox_mode, sandbox_runner
 
     try:
@@ -205,7 +205,7 @@ def test_cli_copies_the_shipped_tool_model(tmp_path) -> None:
     from click.testing import CliRunner
 
     from svpo_harness.cli import main
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     out = tmp_path / "tool"
     args = ["demo-model", "--out", str(out), "--shipped", "--step-format", "tool"]

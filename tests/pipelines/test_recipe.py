@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from svpo_harness.pipelines.recipe import (
+from svpo_harness.pipelines.recipes.recipe import (
     RecipeError,
     apply_overrides,
     builtin_recipes,
@@ -86,7 +86,7 @@ def test_compare_entries_are_checked(tmp_path):
 
 
 def test_shipped_bases_resolve_to_their_step_formats(tmp_path):
-    from svpo_harness.pipelines.recipe_run import resolve_base
+    from svpo_harness.pipelines.recipes.recipe_run import resolve_base
 
     for base, fmt in (("demo", "arith"), ("demo-tool", "tool")):
         folder, key = resolve_base(base, tmp_path)
@@ -116,8 +116,9 @@ class Killed(Exception):
 
 @pytest.mark.slow
 def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkeypatch):
-    from svpo_harness.pipelines import lm_eval_run, recipe_run
-    from svpo_harness.pipelines.recipe_run import run_recipe
+    from svpo_harness.pipelines.evaluate import lm_eval_run
+    from svpo_harness.pipelines.recipes import recipe_run
+    from svpo_harness.pipelines.recipes.recipe_run import run_recipe
 
     recipe = load_recipe("arith-quick", [*TINY, "train.lr_grid=[1.0e-4, 1.0e-3]"])
     calls: list[str] = []
@@ -136,8 +137,8 @@ def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkey
     with pytest.raises(Killed):
         run_recipe(recipe, tmp_path / "run")
     # the same command continues: annotate and train are not run again, 3 evaluations kept
-    import svpo_harness.pipelines.annotate_run as annotate_run
-    import svpo_harness.pipelines.train as train
+    import svpo_harness.pipelines.annotate.annotate_run as annotate_run
+    import svpo_harness.pipelines.train.train as train
 
     monkeypatch.setattr(annotate_run, "run_annotate", lambda *a, **k: pytest.fail("re-annotated"))
     monkeypatch.setattr(train, "run_training", lambda *a, **k: pytest.fail("re-trained"))
@@ -188,10 +189,10 @@ def test_a_tiny_recipe_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkey
 
 @pytest.mark.slow
 def test_a_changed_setting_reruns_only_the_stages_it_feeds(tmp_path, monkeypatch):
-    import svpo_harness.pipelines.annotate_run as annotate_run
-    import svpo_harness.pipelines.train as train
-    from svpo_harness.pipelines import lm_eval_run
-    from svpo_harness.pipelines.recipe_run import run_recipe
+    import svpo_harness.pipelines.annotate.annotate_run as annotate_run
+    import svpo_harness.pipelines.train.train as train
+    from svpo_harness.pipelines.evaluate import lm_eval_run
+    from svpo_harness.pipelines.recipes.recipe_run import run_recipe
 
     small = [*TINY[:-1], "evaluate.decodings=[{name: greedy, decoding: greedy}]"]
     small = ["train.objectives=[svpo]" if x.startswith("train.objectives=") else x for x in small]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from svpo_harness.pipelines.recipe import load_recipe, train_objective, train_settings
+from svpo_harness.pipelines.recipes.recipe import load_recipe, train_objective, train_settings
 
 NAMES = ["svpo", "svpo-no-rank", "svpo-no-mse", "step-dpo", "value-only", "alphamath", "dpo",
          "rft"]  # fmt: skip
@@ -58,7 +58,7 @@ def _weights(folder: Path) -> dict:
 
 @pytest.mark.slow
 def test_a_tiny_ablation_run_trains_every_row_on_the_hard_split(tmp_path):
-    from svpo_harness.pipelines.recipe_run import run_recipe
+    from svpo_harness.pipelines.recipes.recipe_run import run_recipe
 
     out = tmp_path / "run"
     rows = run_recipe(load_recipe("arith-ablations", TINY), out)["evaluations"]

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from svpo_harness.pipelines.recipe import load_recipe
-from svpo_harness.pipelines.recipe_run import evaluate_all, mark_done, stage_key
+from svpo_harness.pipelines.recipes.recipe import load_recipe
+from svpo_harness.pipelines.recipes.recipe_run import evaluate_all, mark_done, stage_key
 
 
 def test_evaluations_of_a_one_seed_run_are_reused_under_the_seeded_label(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from svpo_harness.pipelines.recipe import (
+from svpo_harness.pipelines.recipes.recipe import (
     RecipeError,
     load_recipe,
     train_objective,
@@ -101,9 +101,9 @@ def test_a_variant_label_cannot_take_a_compare_label(tmp_path):
 
 
 def test_auto_selection_is_greedy_only_where_no_value_term_is_weighted(tmp_path):
-    from svpo_harness.pipelines.train_config import TrainConfig
-    from svpo_harness.pipelines.train_pref import trains_value_head
-    from svpo_harness.pipelines.train_select import resolve_metric
+    from svpo_harness.pipelines.train.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train_pref import trains_value_head
+    from svpo_harness.pipelines.train.train_select import resolve_metric
 
     recipe = _load(tmp_path, ABLATIONS)
     metrics = {}
@@ -122,7 +122,7 @@ def test_auto_selection_is_greedy_only_where_no_value_term_is_weighted(tmp_path)
 def test_each_variant_gets_its_own_learning_rate_choice(tmp_path, monkeypatch):
     """lr_grid per name: every variant trains at each rate; its choice is kept under its name,
     in its own folder, with its own objective."""
-    from svpo_harness.pipelines import recipe_run
+    from svpo_harness.pipelines.recipes import recipe_run
 
     recipe = _load(tmp_path, {**ABLATIONS, "lr_grid": [1.0e-4, 1.0e-3]})
     calls = []
@@ -158,7 +158,7 @@ def test_each_variant_gets_its_own_learning_rate_choice(tmp_path, monkeypatch):
 def test_a_frozen_policy_trains_once_whatever_the_grid(tmp_path, monkeypatch):
     """value-only trains no policy weight: the grid's policy rates would give the same run
     twice, so it trains once, at its own settings, and records no rate choice."""
-    from svpo_harness.pipelines import recipe_run
+    from svpo_harness.pipelines.recipes import recipe_run
 
     recipe = _load(tmp_path, {**ABLATIONS, "lr_grid": [1.0e-4, 1.0e-3]})
     calls = []
@@ -193,10 +193,10 @@ TINY = [
 
 @pytest.mark.slow
 def test_a_tiny_recipe_with_variants_trains_and_labels_them(tmp_path, monkeypatch):
-    import svpo_harness.pipelines.annotate_run as annotate_run
-    import svpo_harness.pipelines.train as train
-    from svpo_harness.pipelines import lm_eval_run
-    from svpo_harness.pipelines.recipe_run import run_recipe
+    import svpo_harness.pipelines.annotate.annotate_run as annotate_run
+    import svpo_harness.pipelines.train.train as train
+    from svpo_harness.pipelines.evaluate import lm_eval_run
+    from svpo_harness.pipelines.recipes.recipe_run import run_recipe
 
     out = tmp_path / "run"
     summary = run_recipe(load_recipe("arith-quick", TINY), out)

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from svpo_harness.pipelines.report import ReportConfig, ReportError, build_report
-from svpo_harness.pipelines.report_stats import mcnemar_exact
+from svpo_harness.pipelines.report.report import ReportConfig, ReportError, build_report
+from svpo_harness.pipelines.report.report_stats import mcnemar_exact
 
 DATE = "2026-12-01T10-00-00.000000"
 GEN = {"until": ["\n\n", "Question:"], "max_gen_toks": 256, "do_sample": False, "temperature": 0.0}
@@ -108,7 +108,7 @@ def write_run(
 
 @pytest.fixture(scope="module")
 def demo_tokenizer_dir() -> Path:
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     return shipped_demo_model()
 
@@ -305,7 +305,7 @@ def test_malformed_inputs_name_the_file(runs, tmp_path):
 @pytest.mark.slow
 def test_real_lm_eval_runs_hf_and_svpo_greedy(tmp_path):
     """lm-eval on the shipped demo model (10 svpo_arith problems), then `svpo report`."""
-    from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import copy_shipped_demo_model
 
     model = copy_shipped_demo_model(tmp_path / "demo-model")
     log = tmp_path / "svpo-greedy.trees.jsonl"

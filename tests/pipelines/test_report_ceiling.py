@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from test_report import write_run
 
-from svpo_harness.pipelines.report import ReportConfig, run_report
-from svpo_harness.pipelines.report_ceiling import (
+from svpo_harness.pipelines.report.report import ReportConfig, run_report
+from svpo_harness.pipelines.report.report_ceiling import (
     DEFINITION,
     PAIR_NOTE,
     Score,

@@ -7,7 +7,7 @@ from itertools import combinations
 
 import pytest
 
-from svpo_harness.pipelines import report_groups as groups
+from svpo_harness.pipelines.report import report_groups as groups
 
 
 def _row(name: str, pretrained: str, decoding: str, acc: float, tokens: float = 100.0) -> dict:

@@ -12,9 +12,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from test_report import DATE, HF_OK, SBS_OK, write_run
 
-from svpo_harness.pipelines.report import ReportConfig, build_report, run_report
-from svpo_harness.pipelines.report_stats import paired_test
-from svpo_harness.pipelines.report_training import training_facts
+from svpo_harness.pipelines.report.report import ReportConfig, build_report, run_report
+from svpo_harness.pipelines.report.report_stats import paired_test
+from svpo_harness.pipelines.report.report_training import training_facts
 
 SBS = {"decoding": "sbs", "beam_width": 3, "samples_per_step": 5}
 DPO_CURVE = [[0, 0.6], [10, 0.7], [20, 0.9], [30, 0.95], [40, 0.4]]
@@ -230,7 +230,7 @@ def test_dev_curves_plot_one_line_per_trained_checkpoint(tmp_path):
     assert "![Dev accuracy vs optimizer step](report_dev_curves.png)" in md
     assert md.index("## Training (model selection on dev)") < md.index("report_dev_curves.png")
     assert out.with_suffix(".html").read_text().count('src="data:image/png;base64,') == 3
-    from svpo_harness.pipelines.report_training import dev_curves
+    from svpo_harness.pipelines.report.report_training import dev_curves
 
     curves = dev_curves(report["training"])
     assert [(c["label"], c["metric"], c["chosen_step"]) for c in curves] == [

@@ -11,8 +11,8 @@ import pytest
 from svpo_harness.core.jsonl_io import read_jsonl_records
 from svpo_harness.core.schemas import PairRecord, TreeNode, TreeRecord
 from svpo_harness.core.step_format import ARITH
-from svpo_harness.pipelines.annotate_data import AnnotationQuestion, InputWarning
-from svpo_harness.pipelines.run_dir import (
+from svpo_harness.pipelines.annotate.annotate_data import AnnotationQuestion, InputWarning
+from svpo_harness.pipelines.runs.run_dir import (
     MANIFEST,
     RunDirError,
     RunSettingsError,
@@ -23,7 +23,7 @@ from svpo_harness.pipelines.run_dir import (
     open_run_dir,
     read_finished_trees,
 )
-from svpo_harness.pipelines.run_shards import (
+from svpo_harness.pipelines.runs.run_shards import (
     merge_runs,
     normalise_shard,
     parse_shard,

@@ -9,8 +9,8 @@ import pytest
 
 from svpo_harness.core.schemas import PathRecord
 from svpo_harness.core.step_format import ARITH
-from svpo_harness.pipelines.sft_data import build_sft_data
-from svpo_harness.pipelines.train import sft_examples
+from svpo_harness.pipelines.train.sft_data import build_sft_data
+from svpo_harness.pipelines.train.train import sft_examples
 
 
 def _path(qid: str, steps, masks=()) -> dict:

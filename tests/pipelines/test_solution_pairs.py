@@ -11,7 +11,7 @@ import pytest
 
 from svpo_harness.core.schemas import TreeNode, TreeRecord, to_dict
 from svpo_harness.core.step_format import ARITH
-from svpo_harness.pipelines.pref_data import load_preference_data, solution_pairs
+from svpo_harness.pipelines.train.pref_data import load_preference_data, solution_pairs
 
 PROMPT = (1, 2, 3)
 
@@ -124,7 +124,7 @@ def test_dpo_data_from_a_trees_file_counts_trees_without_a_pair(tmp_path: Path) 
 
 
 def test_a_file_of_one_sided_trees_is_a_clear_error(tmp_path: Path) -> None:
-    from svpo_harness.pipelines.pref_data import PreferenceDataError
+    from svpo_harness.pipelines.train.pref_data import PreferenceDataError
 
     file = tmp_path / "trees.jsonl"
     file.write_text(json.dumps(to_dict(tree(node(0, None), node(1, 0, -1.0)))) + "\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from svpo_harness.pipelines.pref_data import PreferenceDataError, load_preference_data
+from svpo_harness.pipelines.train.pref_data import PreferenceDataError, load_preference_data
 
 
 @pytest.fixture
@@ -18,8 +18,8 @@ def annotated(demo_annotation) -> tuple[Path, Path]:
 
 
 def _train(model: Path, data: Path, out: Path, objective: str, steps: int = 25):
-    from svpo_harness.pipelines.train import run_training
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train import run_training
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     cfg = TrainConfig(
         objective=objective, model=str(model), data=str(data), out=str(out), max_steps=steps,
@@ -59,8 +59,8 @@ def test_svpo_training_lowers_the_dpo_loss_and_saves_a_usable_checkpoint(annotat
 def test_dpo_builds_solution_pairs_and_its_loss_goes_down(annotated, tmp_path):
     model, ann = annotated
     losses = []
-    from svpo_harness.pipelines.train import run_training
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train import run_training
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     cfg = TrainConfig(
         objective="dpo", model=str(model), data=str(ann), out=str(tmp_path / "dpo"), max_steps=20,
@@ -110,9 +110,9 @@ class Killed(Exception):
 def test_a_killed_run_continues_with_the_same_command_and_refuses_other_settings(
     annotated, tmp_path
 ):
-    from svpo_harness.pipelines.run_dir import RunSettingsError
-    from svpo_harness.pipelines.train import run_training
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.runs.run_dir import RunSettingsError
+    from svpo_harness.pipelines.train.train import run_training
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     model, ann = annotated
 
@@ -151,8 +151,8 @@ def test_value_head_lr_sets_the_heads_own_learning_rate(annotated, tmp_path):
     from safetensors.torch import load_file
 
     from svpo_harness.engines.checkpoint import load_checkpoint
-    from svpo_harness.pipelines.train import run_training
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train import run_training
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     model, ann = annotated
 
@@ -179,8 +179,8 @@ def test_value_head_lr_sets_the_heads_own_learning_rate(annotated, tmp_path):
 def test_reference_modes_packing_and_the_reference_cache_agree(annotated, tmp_path):
     """--precompute-ref (cached on disk), the live reference (LoRA adapter disabled; a frozen
     copy for --full) and --pack all train the same numbers; a second run reads the cache."""
-    from svpo_harness.pipelines.train import run_training
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train import run_training
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     model, ann = annotated
     cache = tmp_path / "cache"
@@ -203,7 +203,7 @@ def test_reference_modes_packing_and_the_reference_cache_agree(annotated, tmp_pa
     packed = run("packed", pack=True)
     assert packed.losses == pytest.approx(first.losses, abs=1e-5)
     # another beta: other losses, the same reference rows: read from the cache, not recomputed
-    from svpo_harness.pipelines import ref_cache
+    from svpo_harness.pipelines.train import ref_cache
 
     calls = []
     original = ref_cache.ReferenceStore.save

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from svpo_harness.pipelines.train_select import (
+from svpo_harness.pipelines.train.train_select import (
     Selection,
     SelectionError,
     dev_accuracy,
@@ -20,7 +20,7 @@ DEV = 12  # dev problems: enough to move, cheap with greedy on the demo model
 
 
 def _cfg(model: Path, data: Path, out: Path, objective: str, **over):
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     settings = dict(
         objective=objective, model=str(model), data=str(data), out=str(out), max_steps=6,
@@ -32,7 +32,7 @@ def _cfg(model: Path, data: Path, out: Path, objective: str, **over):
 
 def _dev_acc_of(checkpoint: Path, metric: str = "greedy") -> float:
     from svpo_harness.engines.checkpoint import load_checkpoint
-    from svpo_harness.pipelines.annotate_data import load_annotation_questions
+    from svpo_harness.pipelines.annotate.annotate_data import load_annotation_questions
 
     loaded = load_checkpoint(checkpoint, peft="merge", device="cpu")
     questions, _ = load_annotation_questions("arith:dev", limit=DEV)
@@ -46,7 +46,7 @@ def test_an_overtrained_run_keeps_its_best_dev_step(demo_annotation, tmp_path) -
     """DPO at a learning rate that wrecks the policy within a few steps (issue 25: DPO at 200
     steps fell to 0.07): the dev curve falls, the checkpoint written is the best step's, and
     its dev accuracy measured afresh is the curve's maximum."""
-    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train.train import run_training
 
     model, ann = demo_annotation
     out = tmp_path / "dpo"
@@ -78,7 +78,7 @@ def test_a_killed_run_resumes_with_its_curve_and_best_weights(demo_annotation, t
     """Killed after step 3 (the newest resumable step is 2), the same command continues: the
     curve, the chosen step and the written weights equal an uninterrupted run's."""
     from svpo_harness.engines.checkpoint import load_checkpoint
-    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train.train import run_training
 
     model, ann = demo_annotation
     whole = tmp_path / "whole"
@@ -109,7 +109,7 @@ def test_a_killed_run_resumes_with_its_curve_and_best_weights(demo_annotation, t
 
 def test_the_selection_set_must_be_held_out(demo_annotation, tmp_path) -> None:
     from svpo_harness.core.arith import arith_split
-    from svpo_harness.pipelines.train import training_questions
+    from svpo_harness.pipelines.train.train import training_questions
 
     model, ann = demo_annotation
     train_qs = training_questions(_cfg(model, ann, tmp_path / "x", "svpo"))
@@ -145,8 +145,8 @@ def test_the_selection_set_must_be_held_out(demo_annotation, tmp_path) -> None:
 
 def test_rft_trains_on_the_unique_correct_paths_only(demo_annotation, tmp_path) -> None:
     from svpo_harness.grading import is_equiv
-    from svpo_harness.pipelines.pref_data import load_preference_data
-    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train.pref_data import load_preference_data
+    from svpo_harness.pipelines.train.train import run_training
 
     model, ann = demo_annotation
     meta = json.loads((model / "svpo.json").read_text())

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from svpo_harness.pipelines.train import run_training
-from svpo_harness.pipelines.train_config import TrainConfig
+from svpo_harness.pipelines.train.train import run_training
+from svpo_harness.pipelines.train.train_config import TrainConfig
 
 
 def _cfg(model, out, **over) -> TrainConfig:
@@ -80,7 +80,7 @@ def test_lora_trains_only_the_adapter(micro_model, tmp_path):
 
 
 def test_an_earlier_run_with_other_settings_is_refused_not_clobbered(micro_model, tmp_path):
-    from svpo_harness.pipelines.run_dir import RunSettingsError
+    from svpo_harness.pipelines.runs.run_dir import RunSettingsError
 
     def stop(step, loss):
         if step == 3:

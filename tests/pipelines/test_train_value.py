@@ -13,7 +13,7 @@ DEV = 4  # dev problems for SBS selection: enough to exercise it, cheap on the d
 
 
 def _cfg(model: Path, data: Path, out: Path, **over):
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     settings = dict(
         objective="value", model=str(model), data=str(data), out=str(out), max_steps=12,
@@ -37,7 +37,7 @@ def _rank_loss(checkpoint: Path, pair_source: Path) -> float:
     from svpo_harness.engines.checkpoint import load_checkpoint
     from svpo_harness.engines.collate import collate, prepare_examples, score_rows
     from svpo_harness.engines.losses import value_rank_loss
-    from svpo_harness.pipelines.pref_data import load_preference_data
+    from svpo_harness.pipelines.train.pref_data import load_preference_data
 
     loaded = load_checkpoint(checkpoint, peft="merge")
     data = load_preference_data(
@@ -53,7 +53,7 @@ def _rank_loss(checkpoint: Path, pair_source: Path) -> float:
 
 
 def test_value_trains_the_head_alone_and_saves_the_policy_unchanged(demo_annotation, tmp_path):
-    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train.train import run_training
 
     model, ann = demo_annotation
     out = tmp_path / "value"
@@ -82,7 +82,7 @@ def test_value_trains_the_head_alone_and_saves_the_policy_unchanged(demo_annotat
 
 def test_only_the_heads_parameters_are_optimized(demo_annotation, tmp_path, monkeypatch):
     """The optimizer holds one group, the head's; an empty policy group is left out."""
-    from svpo_harness.pipelines import train
+    from svpo_harness.pipelines.train import train
 
     model, ann = demo_annotation
     seen: list[list[int]] = []
@@ -102,8 +102,8 @@ def test_only_the_heads_parameters_are_optimized(demo_annotation, tmp_path, monk
 
 
 def test_a_lora_child_is_saved_merged(demo_annotation, tmp_path):
-    from svpo_harness.pipelines.train import run_training
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train import run_training
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     model, ann = demo_annotation
     child = tmp_path / "svpo"
@@ -149,7 +149,7 @@ def test_selection_uses_sbs_and_a_killed_run_resumes(demo_annotation, tmp_path):
     after step 3, the same command continues to the uninterrupted run's curve and head."""
     from safetensors.torch import load_file
 
-    from svpo_harness.pipelines.train import run_training
+    from svpo_harness.pipelines.train.train import run_training
 
     model, ann = demo_annotation
     over = dict(max_steps=4, select_on="arith:dev", eval_every=2, eval_limit=DEV, save_every=2)
@@ -180,8 +180,8 @@ def test_selection_uses_sbs_and_a_killed_run_resumes(demo_annotation, tmp_path):
 def test_step_level_dpo_alone_trains_through_windows_without_a_pair(demo_annotation, tmp_path):
     """svpo with both value terms 0 (the Step-DPO setting) keeps svpo's records and windows; a
     window of step_q rows only has no term, and still steps (it used to fail in backward)."""
-    from svpo_harness.pipelines.train import run_training
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train import run_training
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     model, ann = demo_annotation
     out = tmp_path / "step-dpo"
@@ -199,8 +199,8 @@ def test_step_level_dpo_alone_trains_through_windows_without_a_pair(demo_annotat
 def test_a_head_kept_at_step_0_by_selection_is_not_called_trained(demo_annotation, tmp_path):
     """Dev selection that keeps step 0 (nothing improved) saves the head as loaded: svpo.json
     must not claim it was trained (the report labels its SBS rows "untrained head")."""
-    from svpo_harness.pipelines.train import run_training
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train.train import run_training
+    from svpo_harness.pipelines.train.train_config import TrainConfig
 
     model, ann = demo_annotation
     out = tmp_path / "kept-0"

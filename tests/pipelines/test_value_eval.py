@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from svpo_harness.core.schemas import PairRecord, StepQRecord, TreeRecord, record_from_dict
-from svpo_harness.pipelines.value_metrics import auc, calibration, pair_accuracy, pearson
+from svpo_harness.pipelines.evaluate.value_metrics import auc, calibration, pair_accuracy, pearson
 
 
 # -- numbers on known inputs ----------------------------------------------------------------------
@@ -71,7 +71,7 @@ def _step(prefix: tuple[int, ...], step: tuple[int, ...], q: float, terminal: bo
 
 
 def test_final_steps_from_step_q_records_skip_exhausted_nodes():
-    from svpo_harness.pipelines.value_eval import leaf_terminals
+    from svpo_harness.pipelines.evaluate.value_eval import leaf_terminals
 
     exhausted = _step((1,), (2, 3), 1.0, True)  # terminal, but its children are in the file
     child = _step((1, 2, 3), (4,), 1.0, True)
@@ -81,7 +81,7 @@ def test_final_steps_from_step_q_records_skip_exhausted_nodes():
 
 
 def test_metrics_of_hand_scored_records():
-    from svpo_harness.pipelines.value_eval import EvalData, Scored, compute_metrics
+    from svpo_harness.pipelines.evaluate.value_eval import EvalData, Scored, compute_metrics
 
     pair = PairRecord(
         question_id="q", prefix_ids=(1,), chosen_ids=(2,), rejected_ids=(3,), chosen_text="",
@@ -161,7 +161,7 @@ def _check_auc(values: list[float], labels: list[bool], got: float) -> None:
 
 
 def test_value_eval_on_an_annotation_folder_writes_numbers_and_plots(annotated, tmp_path):
-    from svpo_harness.pipelines.value_eval import ValueEvalConfig, run_value_eval
+    from svpo_harness.pipelines.evaluate.value_eval import ValueEvalConfig, run_value_eval
 
     model, ann = annotated
     out = tmp_path / "eval"
@@ -177,7 +177,7 @@ def test_value_eval_on_an_annotation_folder_writes_numbers_and_plots(annotated, 
     assert rank["n"] == pairs > 0 and rank["dropped"] == 0
     assert final["source"] == "trees" and final["n"] > final["correct"] > 0
     # the numbers against values from plain forwards, counted here
-    from svpo_harness.pipelines.value_eval_data import final_steps
+    from svpo_harness.pipelines.evaluate.value_eval_data import final_steps
 
     pair_records: list[PairRecord] = _records(ann / "pairs.jsonl", "pair")
     chosen = _fresh_values(model, [(p.prefix_ids, p.chosen_ids) for p in pair_records])
@@ -214,7 +214,7 @@ def test_value_eval_command_on_a_pairs_file(annotated, tmp_path):
     written = json.loads((out / "metrics.json").read_text())
     final = written["final_correctness"]
     assert final["source"] == "step_q"  # terminal step_q records
-    from svpo_harness.pipelines.value_eval_data import leaf_terminals
+    from svpo_harness.pipelines.evaluate.value_eval_data import leaf_terminals
 
     finals = leaf_terminals(_records(ann / "pairs.jsonl", "step_q"))
     assert final["n"] == len(finals) > final["correct"] == sum(s.q > 0 for s in finals) > 0
@@ -224,7 +224,7 @@ def test_value_eval_command_on_a_pairs_file(annotated, tmp_path):
 
 
 def test_bad_input_is_a_clear_error(annotated, tmp_path):
-    from svpo_harness.pipelines.value_eval import (
+    from svpo_harness.pipelines.evaluate.value_eval import (
         ValueEvalConfig,
         ValueEvalError,
         run_value_eval,

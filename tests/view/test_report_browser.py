@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from report_inputs import CHECKPOINTS, DECODINGS, correct, quickstart_outputs
 
-from svpo_harness.pipelines.report import ReportConfig, run_report
+from svpo_harness.pipelines.report.report import ReportConfig, run_report
 
 # Every word (maximal run of non-space characters) of every table cell: one that the layout
 # split over two lines has two client rects.
@@ -33,7 +33,7 @@ WORDS_SPLIT = """(() => {
 
 @pytest.fixture(scope="module")
 def report_html(tmp_path_factory) -> Path:
-    from svpo_harness.pipelines.demo_model import shipped_demo_model
+    from svpo_harness.pipelines.demo.demo_model import shipped_demo_model
 
     root = tmp_path_factory.mktemp("quickstart-report")
     specs = quickstart_outputs(root, shipped_demo_model())

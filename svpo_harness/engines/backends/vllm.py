@@ -148,14 +148,14 @@ class VLLMStepPolicy:
 
         from transformers import AutoConfig, AutoTokenizer
 
-        from svpo_harness.engines.checkpoint import _load_head, _meta_of
+        from svpo_harness.engines.checkpoint import load_head, meta_of
 
         spec = str(Path(path).expanduser()) if Path(path).expanduser().is_dir() else str(path)
-        meta, _ = _meta_of(spec)
+        meta, _ = meta_of(spec)
         model_dir = vllm_model_dir(spec)
         tokenizer = AutoTokenizer.from_pretrained(spec)
         config = SimpleNamespace(config=AutoConfig.from_pretrained(model_dir))
-        head = _load_head(spec, meta, value_head, config, torch.device("cpu"))
+        head = load_head(spec, meta, value_head, config, torch.device("cpu"))
         chat = meta.chat_template
         return cls(
             model_dir,

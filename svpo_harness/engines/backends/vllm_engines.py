@@ -136,12 +136,12 @@ def vllm_model_dir(spec: str) -> str:
     - a LoRA checkpoint: merged once (the one loader) into a temporary folder, removed at exit,
       because the pooling engine takes no adapters and the merged policy is what was trained.
     """
-    from svpo_harness.engines.checkpoint import _meta_of
+    from svpo_harness.engines.checkpoint import meta_of
 
     folder = Path(spec).expanduser()
     if not folder.is_dir():
         return spec
-    meta, _ = _meta_of(str(folder))
+    meta, _ = meta_of(str(folder))
     out = Path(tempfile.mkdtemp(prefix="svpo-vllm-"))
     atexit.register(shutil.rmtree, out, ignore_errors=True)
     if meta.policy == "lora":

@@ -9,10 +9,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from svpo_harness.pipelines import report_ceiling as ceiling
-from svpo_harness.pipelines import report_training as training
-from svpo_harness.pipelines import report_view as view
-from svpo_harness.pipelines.report_view import Link
+from svpo_harness.pipelines.report import report_ceiling as ceiling
+from svpo_harness.pipelines.report import report_training as training
+from svpo_harness.pipelines.report import report_view as view
+from svpo_harness.pipelines.report.report_view import Link
 
 QUOTED = "quoted, not measured"
 NOT_COMPARABLE = "not comparable (no shared problems)"

@@ -1,4 +1,4 @@
-"""`svpo train`: every objective on one loop (pipelines/train_loop.py).
+"""`svpo train`: every objective on one loop (pipelines/train/train_loop.py).
 
 ``sft`` is the loop with ``path`` rows only (token cross-entropy on the solution ids, divided by
 the window's token count); ``svpo``, ``dpo``, ``alphamath``, ``rft`` and ``value`` come from
@@ -19,14 +19,21 @@ from __future__ import annotations
 import copy
 import hashlib
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from svpo_harness.pipelines.train_config import TrainConfig
+from svpo_harness.pipelines.train.train_config import TrainConfig
+from svpo_harness.pipelines.train.train_job import (
+    TrainJob,
+    data_hash,
+    last_reports,
+    lora_config,
+    model_fingerprint,
+    open_training_run,
+)
 
 
 @dataclass
@@ -46,20 +53,6 @@ def _device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         return torch.device("cpu")
     return torch.device(name)
-
-
-def _lora_config(cfg: TrainConfig, dropout: float | None = None) -> Any:
-    """The new adapter; ``dropout`` overrides ``cfg.lora_dropout`` (0 for preference objectives,
-    whose log-prob ratios must not see dropout noise: method.md section 5)."""
-    from peft import LoraConfig
-
-    return LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha or 2 * cfg.lora_r,
-        lora_dropout=cfg.lora_dropout if dropout is None else dropout,
-        target_modules="all-linear",
-        task_type="CAUSAL_LM",
-    )
 
 
 def make_optimizer(
@@ -84,81 +77,9 @@ def make_optimizer(
     return optimizer, scheduler
 
 
-# Settings that do not change the result (left out of the run folder's manifest): where things
-# go, how often to save, and how the same numbers are computed (packing, the reference's mode).
-RUNTIME_FIELDS = (
-    "out", "device", "resume", "keep_run", "save_every", "log_every", "overwrite",
-    "pack", "pack_length", "precompute_ref", "ref_cache",
-)  # fmt: skip
-
-
-def run_settings(cfg: TrainConfig) -> dict[str, Any]:
-    return {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_FIELDS}
-
-
-def data_hash(files: list[str]) -> str:
-    digest = hashlib.sha256()
-    for file in files:
-        with open(file, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-    return "sha256:" + digest.hexdigest()[:32]
-
-
-def model_fingerprint(model: str) -> str:
-    """The tokenizer fingerprint of ``--model`` without loading weights."""
-    from svpo_harness.engines.checkpoint import read_meta, tokenizer_fingerprint
-
-    meta = read_meta(model)
-    if meta is not None and meta.tokenizer_fingerprint:
-        return meta.tokenizer_fingerprint
-    from transformers import AutoTokenizer
-
-    return tokenizer_fingerprint(AutoTokenizer.from_pretrained(model))
-
-
-def open_training_run(
-    cfg: TrainConfig, accelerator: Any, extra: dict[str, Any], fingerprint: str
-) -> None:
-    """Start or continue ``<out>.run/`` (refusing other settings) before any weights load."""
-    from svpo_harness.pipelines.run_dir import open_run_dir
-
-    def open_it() -> None:
-        open_run_dir(
-            cfg.run_dir,
-            {**run_settings(cfg), **extra},
-            tokenizer_fingerprint=fingerprint,
-            command=f"train {cfg.objective}",
-            output_files=(),
-        )
-
-    if accelerator.is_main_process:  # one writer; the others read what it wrote
-        if cfg.overwrite and cfg.run_dir.exists():
-            shutil.rmtree(cfg.run_dir)
-        open_it()
-    accelerator.wait_for_everyone()
-    if not accelerator.is_main_process:
-        open_it()
-
-
-@dataclass
-class TrainJob:
-    """An objective, set up: what the loop trains and how the checkpoint is described."""
-
-    loaded: Any  # LoadedCheckpoint of --model (the policy being trained)
-    spec: Any  # train_loop.LoopSpec
-    trained_head: Any  # ValueHead in the loop (None: no value term)
-    meta: Callable[[list[dict[str, float]], bool], Any]  # (reports, final) -> CheckpointMeta
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def saved_head(self) -> Any:
-        return self.trained_head if self.trained_head is not None else self.loaded.value_head
-
-
 def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True) -> TrainResult:
     """Train per ``cfg``; ``on_step(step, loss)`` is called after each optimizer step."""
-    from svpo_harness.pipelines.train_loop import StepScorer, make_accelerator, run_loop
+    from svpo_harness.pipelines.train.train_loop import StepScorer, make_accelerator, run_loop
 
     accelerator = make_accelerator()
     distributed = accelerator.num_processes > 1
@@ -168,12 +89,12 @@ def run_training(cfg: TrainConfig, *, on_step: Any = None, progress: bool = True
     if cfg.objective == "sft":
         job = prepare_sft(cfg, accelerator, device)
     else:
-        from svpo_harness.pipelines.train_pref import prepare_preference
+        from svpo_harness.pipelines.train.train_pref import prepare_preference
 
         job = prepare_preference(cfg, accelerator, device)
     policy, tokenizer = job.loaded.model, job.loaded.tokenizer
     if selection is not None:
-        from svpo_harness.pipelines.train_select import dev_accuracy
+        from svpo_harness.pipelines.train.train_select import dev_accuracy
 
         job.spec.selection = selection
         job.spec.evaluate = lambda scorer: dev_accuracy(
@@ -233,8 +154,8 @@ def _selection(cfg: TrainConfig, accelerator: Any) -> Any:
         return None
     if accelerator.distributed_type.value in ("DEEPSPEED", "FSDP"):
         raise ValueError("--select-on needs whole weights on each process (one process or DDP)")
-    from svpo_harness.pipelines.train_pref import trains_value_head
-    from svpo_harness.pipelines.train_select import load_selection, resolve_metric
+    from svpo_harness.pipelines.train.train_pref import trains_value_head
+    from svpo_harness.pipelines.train.train_select import load_selection, resolve_metric
 
     return load_selection(
         cfg.select_on,
@@ -305,13 +226,6 @@ def _strip(state: dict[str, Any], prefix: str) -> dict[str, Any]:
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
-def last_reports(reports: list[dict[str, float]]) -> dict[str, float]:
-    """Each reported number averaged over the last 10 steps that have it."""
-    tail = reports[-10:]
-    keys = dict.fromkeys(k for r in tail for k in r)
-    return {k: sum(r[k] for r in tail if k in r) / sum(k in r for r in tail) for k in keys}
-
-
 def sft_examples(data: Any) -> list[Any]:
     """SFT examples as ``path`` rows: the prompt is the prefix, every solution id is scored
     but those a path record marks as not sampled (a tool's output)."""
@@ -330,8 +244,8 @@ def prepare_sft(cfg: TrainConfig, accelerator: Any, device: torch.device) -> Tra
     from svpo_harness.engines.checkpoint import CheckpointMeta, load_checkpoint
     from svpo_harness.engines.checkpoint_lineage import parent_spec
     from svpo_harness.engines.losses import LossWeights
-    from svpo_harness.pipelines.sft_data import build_sft_data
-    from svpo_harness.pipelines.train_loop import LoopSpec
+    from svpo_harness.pipelines.train.sft_data import build_sft_data
+    from svpo_harness.pipelines.train.train_loop import LoopSpec
 
     if cfg.data == "arith":
         source = "arith:" + hashlib.sha256(f"arith train n={cfg.arith_n}".encode()).hexdigest()[:16]
@@ -343,7 +257,7 @@ def prepare_sft(cfg: TrainConfig, accelerator: Any, device: torch.device) -> Tra
         cfg.model,
         device=device,
         dtype=cfg.dtype,
-        peft="merge" if cfg.full else _lora_config(cfg),
+        peft="merge" if cfg.full else lora_config(cfg),
         step_format=cfg.step_format,
         trainable=True,
     )

@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from svpo_harness.pipelines.report_groups import pooled_points
+from svpo_harness.pipelines.report.report_groups import pooled_points
 
 MARKERS = "osD^vP*Xh<>p"
 

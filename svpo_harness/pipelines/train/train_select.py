@@ -7,8 +7,8 @@ for objectives that train no value head, and SBS(3,5) accuracy for those that do
 judged by the search it guides.
 
 The dev problems must be disjoint from the training questions and from every evaluation set
-(the contamination guard of pipelines/contamination.py, with the dev set's own name left out
-of the sets it is checked against); a selection set that overlaps either is refused.
+(the contamination guard of pipelines/annotate/contamination.py, with the dev set's own name
+left out of the sets it is checked against); a selection set that overlaps either is refused.
 
 Resumable: the curve and the best step live in the run folder's progress file, the best
 weights (trainable tensors only: the adapter, or all weights with --full, and the head) in
@@ -112,12 +112,13 @@ def load_selection(
     ``train_questions``: (question id, question text or None) of the training data.
     """
     from svpo_harness.data.problems import DataUnavailableError, ProblemFormatError
-    from svpo_harness.pipelines.annotate_data import (
+    from svpo_harness.pipelines.annotate import (
         AnnotationDataError,
+        check_contamination,
+        default_eval_sets,
         load_annotation_questions,
         question_hash,
     )
-    from svpo_harness.pipelines.contamination import check_contamination, default_eval_sets
 
     if every < 1:
         raise SelectionError(f"--eval-every must be >= 1, got {every}")
@@ -166,7 +167,7 @@ def load_selection(
 @functools.lru_cache(maxsize=4)
 def _eval_index(sets: tuple[str, ...], data_dir: str | None) -> Any:
     """The eval sets' hashes, loaded once per process: a recipe trains many runs in one."""
-    from svpo_harness.pipelines.contamination import build_eval_index
+    from svpo_harness.pipelines.annotate import build_eval_index
 
     return build_eval_index(sets, data_dir=data_dir)
 

@@ -26,7 +26,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from svpo_harness.pipelines.train_config import TrainConfig
+from svpo_harness.pipelines.train import TrainConfig
 
 # Chosen once on 2 CPU cores (BENCHMARKS.md section 2), then fixed: small batches learn this
 # world's arithmetic in the fewest examples, and 2,800 steps of 8 reach the plateau (greedy

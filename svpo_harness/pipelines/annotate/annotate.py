@@ -23,7 +23,7 @@ from svpo_harness.core.mcts import MCTSOptions, MCTSQuestion, Tree, grow_trees
 from svpo_harness.core.pairs import PairStats, extract_records
 from svpo_harness.core.schemas import TreeRecord
 from svpo_harness.core.tool_policy import with_tools
-from svpo_harness.pipelines.annotate_data import AnnotationQuestion
+from svpo_harness.pipelines.annotate.annotate_data import AnnotationQuestion
 from svpo_harness.sandbox import sandbox_runner
 
 

@@ -29,8 +29,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from svpo_harness.core.fault import fault_env, fault_point
-from svpo_harness.pipelines.annotate import PairRule, annotate_trees
-from svpo_harness.pipelines.annotate_data import AnnotationQuestion
+from svpo_harness.pipelines.annotate.annotate import PairRule, annotate_trees
+from svpo_harness.pipelines.annotate.annotate_data import AnnotationQuestion
 
 NAMESPACE = "svpo-annotate"  # actors are named svpo-annotate/<run id>-<i> (`ray list actors`)
 START_TIMEOUT_S = 900.0  # no worker ready by then: the cluster cannot place one
@@ -39,7 +39,7 @@ WorkItem = tuple[AnnotationQuestion, int]  # (question, tree index): one tree
 
 
 def import_ray() -> Any:
-    from svpo_harness.pipelines.annotate_run import AnnotateError
+    from svpo_harness.pipelines.annotate.annotate_config import AnnotateError
 
     try:
         import ray
@@ -54,15 +54,15 @@ class AnnotateWorker:
     """One Ray actor: the policy (loaded once) and the grader; grows batches of whole trees."""
 
     def __init__(self, cfg: Any, cpu_threads: int | None) -> None:
-        from svpo_harness.pipelines.annotate_run import _grader, _load_policy
+        from svpo_harness.pipelines.annotate.annotate_config import grader, load_policy
 
         if cpu_threads:  # a CPU worker uses the cores Ray gave it, no more
             import torch
 
             torch.set_num_threads(cpu_threads)
         self.cfg = cfg
-        self.policy = _load_policy(cfg)
-        self.grade = _grader(cfg.grade_timeout)
+        self.policy = load_policy(cfg)
+        self.grade = grader(cfg.grade_timeout)
         self.grade([("1", "1")])  # start the grading pool now, not inside the first batch
         self.grown = 0  # trees grown by this process (the ray-worker fault point counts them)
 
@@ -132,7 +132,7 @@ def connect(address: str, workers: int | None) -> bool:
     try:
         _init(ray, address, workers)
     except (ConnectionError, RuntimeError, ValueError) as err:  # wrong address, no token...
-        from svpo_harness.pipelines.annotate_run import AnnotateError
+        from svpo_harness.pipelines.annotate.annotate_config import AnnotateError
 
         raise AnnotateError(f"--ray {address}: cannot join the cluster: {_one_line(err)}") from None
     return True
@@ -170,7 +170,7 @@ def plan_workers(
 ) -> tuple[int, float]:
     """(workers, GPUs each): by default one worker per GPU when the cluster has GPUs, else one
     single-thread worker per CPU."""
-    from svpo_harness.pipelines.annotate_run import AnnotateError
+    from svpo_harness.pipelines.annotate.annotate_config import AnnotateError
 
     total_gpus = resources.get("GPU", 0.0)
     gpus = (1.0 if total_gpus else 0.0) if gpus is None else gpus
@@ -243,7 +243,7 @@ class RayWorkers:
 
     # -- events --------------------------------------------------------------------------------
     def error(self, message: str) -> Exception:
-        from svpo_harness.pipelines.annotate_run import AnnotateError
+        from svpo_harness.pipelines.annotate.annotate_config import AnnotateError
 
         return AnnotateError(f"--ray {self.cfg.ray}: {message}")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from svpo_harness.core.jsonl_io import atomic_write_json
-from svpo_harness.pipelines.run_dir import (
+from svpo_harness.pipelines.runs.run_dir import (
     ANNOTATE_FILES,
     MANIFEST,
     RunDirError,

@@ -82,7 +82,7 @@ def _fields(cls: type) -> set[str]:
 
 def check_recipe(recipe: dict[str, Any], source: str) -> dict[str, Any]:
     """Fill defaults and refuse unknown keys; returns the resolved recipe (plain data)."""
-    from svpo_harness.pipelines.annotate_run import AnnotateConfig
+    from svpo_harness.pipelines.annotate import AnnotateConfig
 
     def refuse(where: str, keys: set[str], allowed: set[str]) -> None:
         unknown = sorted(keys - allowed)
@@ -123,7 +123,7 @@ def check_recipe(recipe: dict[str, Any], source: str) -> dict[str, Any]:
 def _check_train(r: dict[str, Any], source: str) -> None:
     """``train``: objectives (objective or variant names), common, variants, per-name
     overrides, lr_grid; each name's merged settings are checked as ``svpo train`` would."""
-    from svpo_harness.pipelines.train_config import OBJECTIVES, TrainConfig
+    from svpo_harness.pipelines.train import OBJECTIVES, TrainConfig
 
     train = r.setdefault("train", {})
     if not isinstance(train, dict):
@@ -177,7 +177,7 @@ def _check_variants(
 ) -> dict[str, dict[str, Any]]:
     """``train.variants``: ``{name: {objective: OBJ, setting: value, ...}}``; a name is a folder
     and a row label, so it cannot be an objective's, a train key, or a label already taken."""
-    from svpo_harness.pipelines.train_config import OBJECTIVES
+    from svpo_harness.pipelines.train import OBJECTIVES
 
     if variants is None:
         return {}

@@ -41,7 +41,7 @@ def evaluate_checkpoint(
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
-    from svpo_harness.lm_eval_plugin import register_all, tasks_dir
+    from svpo_harness.pipelines.evaluate.lm_eval_registry import register_all, tasks_dir
 
     register_all()
     out = Path(out_dir)

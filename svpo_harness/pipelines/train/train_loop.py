@@ -50,7 +50,7 @@ from svpo_harness.engines.collate import (
     window_denominators,
 )
 from svpo_harness.engines.losses import LossSums, LossWeights, combine_losses, loss_report
-from svpo_harness.pipelines.train_config import TrainConfig
+from svpo_harness.pipelines.train.train_config import TrainConfig
 
 PROGRESS_FILE = "trainer_state.json"  # written last: its presence marks a step folder complete
 STATE_DIR = "accelerate_state"
@@ -74,7 +74,7 @@ class StepScorer(nn.Module):
 
 @dataclass
 class LoopSpec:
-    """What an objective hands to the loop (pipelines/train.py, train_pref.py)."""
+    """What an objective hands to the loop (pipelines/train/train.py, train_pref.py)."""
 
     examples: list[Example]
     weights: LossWeights
@@ -86,7 +86,7 @@ class LoopSpec:
     ref: str = "none"
     ref_store: Any = None  # load() -> list | None, save(list), key_from(probe logps)
     ref_model: nn.Module | None = None
-    # model selection on dev (pipelines/train_select.py): the Selection, and the function
+    # model selection on dev (pipelines/train/train_select.py): the Selection, and the function
     # that measures the scorer as it is now (called on the main process's weights)
     selection: Any = None
     evaluate: Callable[[nn.Module], float] | None = None
@@ -273,7 +273,7 @@ def run_loop(
             return
         acc = spec.evaluate(unwrapped)
         if selection.add(step, acc) and accelerator.is_main_process:
-            from svpo_harness.pipelines.train_select import save_best
+            from svpo_harness.pipelines.train.train_select import save_best
 
             save_best(run_dir, unwrapped, step)
         accelerator.wait_for_everyone()
@@ -343,7 +343,7 @@ def run_loop(
     unwrapped.eval()
     accelerator.wait_for_everyone()
     if spec.selection is not None and spec.selection.best_step != step:
-        from svpo_harness.pipelines.train_select import load_best
+        from svpo_harness.pipelines.train.train_select import load_best
 
         load_best(run_dir, unwrapped, spec.selection.best_step)  # the checkpoint written
     sharded = accelerator.distributed_type.value in ("DEEPSPEED", "FSDP")

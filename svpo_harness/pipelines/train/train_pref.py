@@ -1,13 +1,13 @@
 """`svpo train --objective svpo|dpo|alphamath|rft|value`: step-level DPO + value ranking + Q
 regression, the baselines on the same trees, and the value terms alone on a frozen policy.
 
-Set-up for the one loop (pipelines/train_loop.py), top to bottom: check the data against the
+Set-up for the one loop (pipelines/train/train_loop.py), top to bottom: check the data against the
 model (before any weights load), open the run folder, load the policy (LoRA with dropout 0, or
 full weights; a LoRA parent is merged first) and its value head (a fresh one if the checkpoint
 has none), and choose the reference. The reference is the policy given to ``--model``: at step 0
 the trained policy equals it, so by default (``--precompute-ref``) one no-grad pass over every
 row before training is exactly the reference and needs no second model (cached on disk:
-pipelines/ref_cache.py). ``--no-precompute-ref`` runs it next to the policy instead: the LoRA
+pipelines/train/ref_cache.py). ``--no-precompute-ref`` runs it next to the policy instead: the LoRA
 policy with its adapter disabled, or a frozen copy of ``--model`` for ``--full``.
 ``value`` (the ablation "value head on a frozen policy"): the policy is loaded merged and
 frozen (no adapter, no trainable weight, no DPO term, no reference), only the head trains, and
@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from svpo_harness.pipelines.train_config import TrainConfig
+from svpo_harness.pipelines.train.train_config import TrainConfig
 
 
 def loss_weights(cfg: TrainConfig) -> Any:
@@ -64,17 +64,17 @@ def prepare_preference(cfg: TrainConfig, accelerator: Any, device: torch.device)
     from svpo_harness.engines.checkpoint_lineage import parent_spec
     from svpo_harness.engines.collate import prepare_examples
     from svpo_harness.engines.value_head import ValueHead
-    from svpo_harness.pipelines.pref_data import load_preference_data
-    from svpo_harness.pipelines.ref_cache import ReferenceStore, default_cache_dir
-    from svpo_harness.pipelines.train import (
+    from svpo_harness.pipelines.train.pref_data import load_preference_data
+    from svpo_harness.pipelines.train.ref_cache import ReferenceStore, default_cache_dir
+    from svpo_harness.pipelines.train.train_job import (
         TrainJob,
-        _lora_config,
         data_hash,
         last_reports,
+        lora_config,
         model_fingerprint,
         open_training_run,
     )
-    from svpo_harness.pipelines.train_loop import LoopSpec
+    from svpo_harness.pipelines.train.train_loop import LoopSpec
 
     weights = loss_weights(cfg)
     needs_head = trains_value_head(cfg)
@@ -94,7 +94,7 @@ def prepare_preference(cfg: TrainConfig, accelerator: Any, device: torch.device)
     source_hash = data_hash(data.source)
     open_training_run(cfg, accelerator, {"data_hash": source_hash}, fingerprint)
 
-    lora = None if cfg.full or frozen else _lora_config(cfg, dropout=0.0)  # method.md 5
+    lora = None if cfg.full or frozen else lora_config(cfg, dropout=0.0)  # method.md 5
     loaded = load_checkpoint(
         cfg.model,
         device=device,

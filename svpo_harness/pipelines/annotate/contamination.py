@@ -23,7 +23,7 @@ from svpo_harness.data.problems import (
     load_problems,
     local_path,
 )
-from svpo_harness.pipelines.annotate_data import (
+from svpo_harness.pipelines.annotate.annotate_data import (
     AnnotationQuestion,
     InputWarning,
     math_unique_id,

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from svpo_harness.core.fault import fault_point
 from svpo_harness.core.mcts import MCTSOptions
 from svpo_harness.core.schemas import TreeRecord, to_dict
-from svpo_harness.pipelines.annotate import PairRule, annotate_trees
-from svpo_harness.pipelines.run_dir import (
+from svpo_harness.pipelines.annotate.annotate import PairRule, annotate_trees
+from svpo_harness.pipelines.annotate.annotate_config import (
+    AnnotateConfig,
+    AnnotateError,
+    grader,
+    load_policy,
+    resolve_leaf_value,
+)
+from svpo_harness.pipelines.runs import (
     RunDirError,
     append_warnings,
     drop_unfinished_records,
@@ -27,105 +33,18 @@ from svpo_harness.pipelines.run_dir import (
     read_finished_trees,
 )
 
-# Flags that do not change what is written for a question (excluded from the manifest's
-# settings): --limit only selects how many questions (first N; a larger limit extends a run).
-NOT_SETTINGS = (
-    "out", "overwrite", "device", "data_dir", "batch_size", "trees_in_flight", "grade_timeout",
-    "limit", "ray", "workers", "gpus_per_worker",
-)  # fmt: skip
-
-
-class AnnotateError(ValueError):
-    """A run that cannot start (bad settings, contamination under --strict): one clear line."""
-
-
-@dataclass(frozen=True)
-class AnnotateConfig:
-    model: str
-    data: str
-    out: str
-    simulations: int = 40
-    children: int = 5
-    c_puct: float = 1.5
-    temperature: float = 0.6
-    max_depth: int = 8
-    max_step_tokens: int | None = None
-    max_new_tokens: int | None = None
-    trees_per_question: int = 1
-    leaf_value: str = "auto"
-    seed: int = 0
-    backend: str = "hf"
-    shard: str | None = None
-    limit: int | None = None
-    question_field: str | None = None
-    answer_field: str | None = None
-    data_dir: str | None = None
-    batch_size: int = 64
-    trees_in_flight: int = 16
-    rule: str = "best_vs_rest"
-    min_q_gap: float = 0.5
-    min_visits: int = 2
-    strict: bool = False
-    overwrite: bool = False
-    device: str = "auto"
-    dtype: str = "auto"
-    grade_timeout: float = 5.0
-    ray: str | None = None  # ADDRESS | local: grow the trees on Ray actors (annotate_ray)
-    workers: int | None = None
-    gpus_per_worker: float | None = None
-
-    def settings(self, leaf_value: str) -> dict[str, Any]:
-        data = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_SETTINGS}
-        data["leaf_value"] = leaf_value  # resolved: "auto" depends on the checkpoint
-        return data
-
-
-def resolve_leaf_value(choice: str, model: str) -> str:
-    """``auto``: ``head`` when the checkpoint's svpo.json says its head was trained (method.md
-    section 3: a fresh head is noise), else ``zero``."""
-    if choice != "auto":
-        return choice
-    from svpo_harness.engines.checkpoint_meta import read_meta
-
-    meta = read_meta(model)
-    trained = meta is not None and meta.value_head is not None
-    trained = trained and bool(meta.training.get("value_head_trained"))  # type: ignore[union-attr]
-    return "head" if trained else "zero"
-
-
-def _load_policy(cfg: AnnotateConfig) -> Any:
-    if cfg.backend == "vllm":  # engine settings: VLLMSettings.from_env (docs/vllm.md)
-        from svpo_harness.engines.backends.vllm_engines import VLLMMissingError, VLLMSettings
-
-        try:
-            from svpo_harness.engines.backends.vllm import VLLMStepPolicy
-
-            settings = VLLMSettings.from_env(dtype=cfg.dtype, seed=cfg.seed)
-            return VLLMStepPolicy.from_checkpoint(cfg.model, settings=settings)
-        except VLLMMissingError as err:
-            raise AnnotateError(f"--backend vllm: {err}") from None
-    from svpo_harness.engines.backends.hf import HFStepPolicy
-
-    return HFStepPolicy.from_checkpoint(cfg.model, device=cfg.device, dtype=cfg.dtype)
-
 
 def _ray_workers(cfg: AnnotateConfig) -> Any:
-    from svpo_harness.pipelines.annotate_ray import RayWorkers
+    from svpo_harness.pipelines.annotate.annotate_ray import RayWorkers
 
     return RayWorkers.start(cfg)
 
 
-def _grader(timeout: float):
-    from svpo_harness.grading import grade_many
-
-    return lambda items: grade_many(list(items), timeout=timeout)
-
-
 def run_annotate(cfg: AnnotateConfig, *, progress: bool = True) -> str:
     """Run (or continue) the annotation described by ``cfg``; returns the summary line."""
-    from svpo_harness.pipelines.annotate_data import load_annotation_questions
-    from svpo_harness.pipelines.contamination import check_contamination
-    from svpo_harness.pipelines.run_shards import normalise_shard, shard_questions
+    from svpo_harness.pipelines.annotate.annotate_data import load_annotation_questions
+    from svpo_harness.pipelines.annotate.contamination import check_contamination
+    from svpo_harness.pipelines.runs import normalise_shard, shard_questions
 
     started = time.perf_counter()
     for name in ("simulations", "children", "max_depth", "trees_per_question", "batch_size"):
@@ -133,7 +52,7 @@ def run_annotate(cfg: AnnotateConfig, *, progress: bool = True) -> str:
             raise AnnotateError(f"--{name.replace('_', '-')} must be >= 1")
     cfg = dataclasses.replace(cfg, shard=normalise_shard(cfg.shard))
     if cfg.ray is not None:
-        from svpo_harness.pipelines.annotate_ray import import_ray
+        from svpo_harness.pipelines.annotate.annotate_ray import import_ray
 
         import_ray()  # without the extra, fail before any work
     questions, warnings = load_annotation_questions(
@@ -149,7 +68,7 @@ def run_annotate(cfg: AnnotateConfig, *, progress: bool = True) -> str:
         raise AnnotateError(f"--strict: {report.summary()} (see the matches without --strict)")
     leaf_value = resolve_leaf_value(cfg.leaf_value, cfg.model)
     # --ray: the workers load the policy; the first one's tokenizer fingerprint goes below
-    policy = _load_policy(cfg) if cfg.ray is None else _ray_workers(cfg)
+    policy = load_policy(cfg) if cfg.ray is None else _ray_workers(cfg)
     run = open_run_dir(
         cfg.out,
         cfg.settings(leaf_value),
@@ -208,7 +127,7 @@ def run_annotate(cfg: AnnotateConfig, *, progress: bool = True) -> str:
                 )
 
         if cfg.ray is not None:
-            from svpo_harness.pipelines.annotate_ray import work_items
+            from svpo_harness.pipelines.annotate.annotate_ray import work_items
 
             items = work_items(questions, cfg.trees_per_question, done)
             policy.grow(items, opts, on_tree=write)
@@ -218,7 +137,7 @@ def run_annotate(cfg: AnnotateConfig, *, progress: bool = True) -> str:
                 policy,
                 opts,
                 seed=cfg.seed,
-                grade=_grader(cfg.grade_timeout),
+                grade=grader(cfg.grade_timeout),
                 trees_per_question=cfg.trees_per_question,
                 done=done,
                 trees_in_flight=cfg.trees_in_flight,
@@ -251,7 +170,7 @@ def _progress(total: int, enabled: bool) -> Any:
 
 def file_counts(run: Any) -> dict[str, int]:
     """What the run folder already holds (read once per session; exact after a resume)."""
-    from svpo_harness.pipelines.run_dir import iter_jsonl_lines
+    from svpo_harness.pipelines.runs import iter_jsonl_lines
 
     counts = {"trees": 0, "nodes": 0, "solved": 0, "pair": 0, "step_q": 0, "path": 0}
     for path in (run.trees, run.pairs):
@@ -307,7 +226,7 @@ def _stats(
 
 def merge_shards(dirs: list[str], out: str, *, overwrite: bool = False) -> str:
     """`svpo annotate merge`: join shard folders (pipelines.run_shards.merge_runs)."""
-    from svpo_harness.pipelines.run_shards import merge_runs
+    from svpo_harness.pipelines.runs import merge_runs
 
     try:
         result = merge_runs(dirs, out, overwrite=overwrite, finish_stats=_finish_merged_stats)

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from svpo_harness.core.jsonl_io import json_objects
-from svpo_harness.pipelines import report_ceiling as ceiling
-from svpo_harness.pipelines import report_groups as groups
-from svpo_harness.pipelines import report_stats as stats
-from svpo_harness.pipelines import report_training as training
-from svpo_harness.pipelines.report_reference import load_reference, match_task
+from svpo_harness.pipelines.report import report_ceiling as ceiling
+from svpo_harness.pipelines.report import report_groups as groups
+from svpo_harness.pipelines.report import report_stats as stats
+from svpo_harness.pipelines.report import report_training as training
+from svpo_harness.pipelines.report.report_reference import load_reference, match_task
 
 QUOTED = "quoted, not measured"
 NO_SAMPLES = "no samples file (lm-eval --log_samples): no significance test, no re-tokenized count"
@@ -139,10 +139,9 @@ def _number(value: Any) -> float | None:
 
 
 def _svpo_defaults() -> dict[str, Any]:
-    try:  # the model's own defaults (imports lm-eval's HFLM; only for svpo rows)
-        from svpo_harness.lm_eval_model import SEARCH_ARGS
-    except Exception:  # noqa: BLE001 - the description then shows what model_args gave
-        return {}
+    """The svpo model's own defaults (core: no lm-eval import), under what model_args gave."""
+    from svpo_harness.core.search.model_args import SEARCH_ARGS
+
     return dict(SEARCH_ARGS)
 
 
@@ -345,7 +344,7 @@ def build_report(cfg: ReportConfig) -> dict[str, Any]:
 
 def run_report(cfg: ReportConfig) -> dict[str, Any]:
     """Build the report and write md, html, json and PNGs; returns the report with its paths."""
-    from svpo_harness.pipelines import report_pages, report_plots, report_view
+    from svpo_harness.pipelines.report import report_pages, report_plots, report_view
 
     report = build_report(cfg)
     out = Path(cfg.out)

@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from svpo_harness.core.schemas import PairRecord, StepQRecord
-from svpo_harness.pipelines import value_metrics as vm
-from svpo_harness.pipelines.value_eval_data import (
+from svpo_harness.pipelines.evaluate import value_metrics as vm
+from svpo_harness.pipelines.evaluate.value_eval_data import (
     EvalData,
     ValueEvalError,
     final_steps,
@@ -273,7 +273,7 @@ def run_value_eval(cfg: ValueEvalConfig, *, progress: bool = True) -> dict[str, 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.plots:
-        from svpo_harness.pipelines.value_plots import plot_calibration, plot_q_vs_v
+        from svpo_harness.pipelines.evaluate.value_plots import plot_calibration, plot_q_vs_v
 
         step_v = [v[0] for v in step_scores.values if v is not None]
         step_q = [s.q for v, s in zip(step_scores.values, data.steps, strict=True) if v is not None]

@@ -91,7 +91,7 @@ def _read_trees(file: Path, fingerprint: str, step_format: str) -> list[TreeReco
 
 def load_eval_data(source: str | Path, *, tokenizer_fingerprint: str, step_format: str) -> EvalData:
     """Pairs and step_q records (checked by ``load_preference_data``), plus final steps."""
-    from svpo_harness.pipelines.pref_data import PreferenceDataError, load_preference_data
+    from svpo_harness.pipelines.train import PreferenceDataError, load_preference_data
 
     path = Path(source)
     if not path.exists():

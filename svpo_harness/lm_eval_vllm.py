@@ -36,7 +36,7 @@ class SVPOVLLM(VLLM):
     def __init__(self, pretrained: str, **kwargs: Any) -> None:
         from transformers import AutoConfig
 
-        from svpo_harness.engines.checkpoint import _load_head, _meta_of
+        from svpo_harness.engines.checkpoint import load_head, meta_of
 
         if "value_head" in kwargs and (
             kwargs["value_head"] is None or str(kwargs["value_head"]).lower() == "none"
@@ -59,11 +59,11 @@ class SVPOVLLM(VLLM):
                 "questions searched together; pass an integer (e.g. --batch_size 8)"
             )
 
-        meta, _ = _meta_of(str(pretrained))
+        meta, _ = meta_of(str(pretrained))
         model_dir = vllm_model_dir(str(pretrained))
         super().__init__(pretrained=model_dir, **kwargs)
         holder = SimpleNamespace(config=AutoConfig.from_pretrained(model_dir))
-        head = _load_head(str(pretrained), meta, search["value_head"], holder, torch.device("cpu"))
+        head = load_head(str(pretrained), meta, search["value_head"], holder, torch.device("cpu"))
         fmt = meta.step_format
         if search["step_format"]:
             from svpo_harness.core.step_format import get_step_format

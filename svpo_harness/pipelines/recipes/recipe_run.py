@@ -27,7 +27,12 @@ from typing import Any
 import yaml
 
 from svpo_harness import __version__
-from svpo_harness.pipelines.recipe import LABELS, RecipeError, train_objective, train_settings
+from svpo_harness.pipelines.recipes.recipe import (
+    LABELS,
+    RecipeError,
+    train_objective,
+    train_settings,
+)
 
 MARKER = ".svpo-stage.json"
 
@@ -62,7 +67,7 @@ def resolve_base(base: str, out: Path) -> tuple[Path, str]:
     """``demo`` / ``demo-tool``: the demo model shipped in the package (its arith / tool
     variant), copied once into ``out/base-<name>``; else a checkpoint folder."""
     if base in SHIPPED_BASES:
-        from svpo_harness.pipelines.demo_model import copy_shipped_demo_model
+        from svpo_harness.pipelines.demo import copy_shipped_demo_model
 
         folder = out / f"base-{base}"
         if not (folder / "svpo.json").is_file():
@@ -84,7 +89,7 @@ def _temperature(annotate: dict[str, Any], round_index: int) -> dict[str, Any]:
 
 
 def run_annotate_stage(policy: Path, policy_key: str, settings: dict, seed: int, where: Path):
-    from svpo_harness.pipelines.annotate_run import AnnotateConfig, run_annotate
+    from svpo_harness.pipelines.annotate import AnnotateConfig, run_annotate
 
     key = stage_key("annotate", {**settings, "seed": seed}, [policy_key])
     folder = where / f"annotate-{key}"
@@ -106,8 +111,7 @@ def run_train_stage(
     where: Path,
 ) -> tuple[Path, str]:
     """``name``'s checkpoint (an objective, or a variant of ``objective``) in ``where``."""
-    from svpo_harness.pipelines.train import run_training
-    from svpo_harness.pipelines.train_config import TrainConfig
+    from svpo_harness.pipelines.train import TrainConfig, run_training
 
     # the key hashes the merged settings (a variant's lambdas included), not the name: a
     # plain objective keeps the key it always had, and a changed variant gets a new one
@@ -272,7 +276,7 @@ def _eval_folder(out: Path, label: str, decoding: str, key: str) -> Path:
 def evaluate_all(
     recipe: dict[str, Any], checkpoints: list[dict[str, Any]], out: Path
 ) -> list[dict[str, Any]]:
-    from svpo_harness.pipelines.lm_eval_run import evaluate_checkpoint
+    from svpo_harness.pipelines.evaluate import evaluate_checkpoint
 
     spec = recipe["evaluate"]
     rows = []
