@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"  # svpo_harness/recipes/
 TOP_KEYS = ("name", "description", "base", "compare", "seeds", "rounds", "annotate", "train",
             "evaluate", "report")  # fmt: skip
 TRAIN_KEYS = ("objectives", "common", "lr_grid", "variants")
