@@ -6,7 +6,7 @@ vLLM path never loads HF weights). The HF variant *is* lm-eval's ``HFLM`` (log-l
 templates, batching of loglikelihood requests are inherited); only ``generate_until`` is replaced
 by the search (svpo_harness.lm_eval_search).
 
-Contract with lm-eval (README.md, "lm-eval model"):
+Contract with lm-eval (docs/lm_eval.md):
 - ``until`` (and the step format's stop sequences) end a path inside the search, so the text
   that is ranked and called finished is the text returned; the step delimiter is removed from
   ``until`` (it ends a step, not the solution), with a warning.

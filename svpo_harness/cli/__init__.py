@@ -33,7 +33,13 @@ COMMANDS = {
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="svpo")
 def main() -> None:
-    """SVPO: MCTS step annotation, step-level DPO with a value head, value-guided beam search."""
+    """SVPO: MCTS step annotation, step-level DPO with a value head, value-guided beam search.
+
+    `svpo COMMAND --help` describes each command and its options.
+
+    \b
+    Example: svpo quickstart --out runs/quickstart
+    """
 
 
 for _name, _target in COMMANDS.items():

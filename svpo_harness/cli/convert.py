@@ -56,7 +56,11 @@ def convert(
     dtype: str,
     force: bool,
 ) -> None:
-    """Import a released SVPO/AlphaMath model (--from-mario) or export one (--to-mario)."""
+    """Import a released SVPO/AlphaMath model (--from-mario) or export one (--to-mario).
+
+    \b
+    Example: svpo convert --from-mario models/AlphaMath-7B --out runs/alphamath
+    """
     if (from_mario is None) == (to_mario is None):
         raise click.UsageError("give exactly one of --from-mario DIR or --to-mario CKPT")
     if to_mario is not None and step_format is not None:

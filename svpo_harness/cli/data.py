@@ -14,14 +14,28 @@ def _names() -> list[str]:
     return sorted(DATASETS)
 
 
+# Both fetch and import write into this folder.
+_TO_HELP = "Data folder to write NAME/SPLIT.jsonl into (what SVPO_DATA_DIR points at)."
+
+
 @click.group("data")
 def data() -> None:
-    """Fetch or import benchmark data into a folder laid out as <name>/<split>.jsonl."""
+    """Fetch or import benchmark data into a folder laid out as <name>/<split>.jsonl.
+
+    With SVPO_DATA_DIR set to the folder, a set found there is read from it, not the hub.
+
+    \b
+    Example: svpo data fetch gsm8k --to data
+    """
 
 
 @data.command("list")
 def list_datasets() -> None:
-    """List the known data sets, their splits and hub ids."""
+    """List the known data sets, their splits and hub ids.
+
+    \b
+    Example: svpo data list
+    """
     from svpo_harness.data.problems import DATASETS
 
     for name in sorted(DATASETS):
@@ -31,10 +45,20 @@ def list_datasets() -> None:
 
 @data.command("fetch")
 @click.argument("name")
-@click.option("--to", "to_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--to",
+    "to_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help=_TO_HELP,
+)
 @click.option("--split", default=None, help="One split (default: every split the set has).")
 def fetch(name: str, to_dir: Path, split: str | None) -> None:
-    """Download NAME from its public hub dataset and write TO/NAME/SPLIT.jsonl."""
+    """Download NAME from its public hub dataset and write TO/NAME/SPLIT.jsonl.
+
+    \b
+    Example: svpo data fetch math500 --to data --split test
+    """
     from svpo_harness.data.problems import get_spec, load_hub, write_problems
 
     spec = _spec_or_fail(name, get_spec)
@@ -56,11 +80,22 @@ def fetch(name: str, to_dir: Path, split: str | None) -> None:
     "from_file",
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="File to read: JSON Lines, or (named *.json) a JSON list or an object of id -> record.",
 )
-@click.option("--to", "to_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--split", default="test", show_default=True)
+@click.option(
+    "--to",
+    "to_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help=_TO_HELP,
+)
+@click.option("--split", default="test", show_default=True, help="Split to write the problems as.")
 def import_file(name: str, from_file: Path, to_dir: Path, split: str) -> None:
-    """Normalise a local JSONL (or JSON list/dict) file of NAME and write TO/NAME/SPLIT.jsonl."""
+    """Normalise a local JSONL (or JSON list/dict) file of NAME and write TO/NAME/SPLIT.jsonl.
+
+    \b
+    Example: svpo data import gsm8k --from gsm8k_test.jsonl --to data --split test
+    """
     from svpo_harness.data.problems import (
         ProblemFormatError,
         get_spec,

@@ -1,4 +1,4 @@
-"""`svpo demo-model --out DIR`: the tiny offline demo policy (see pipelines/demo_model.py)."""
+"""`svpo demo-model --out DIR`: the tiny offline demo policy (see pipelines/demo/demo_model.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,19 @@ import click
 
 
 @click.command("demo-model")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Checkpoint folder to write (refused if it exists, unless --overwrite).",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of the build: initial weights, SFT data order, value head (unused with --shipped).",
+)
 @click.option(
     "--steps", default=None, type=int, help="SFT steps (default: the tuned demo setting)."
 )
@@ -45,7 +56,11 @@ def demo_model(
     step_format: str,
     overwrite: bool,
 ) -> None:
-    """Build the tiny arithmetic-world policy (+ fresh value head) from scratch, offline."""
+    """Build the tiny arithmetic-world policy (+ fresh value head) from scratch, offline.
+
+    \b
+    Example: svpo demo-model --out runs/demo --threads 2
+    """
     from svpo_harness.pipelines.demo import (
         DEMO_STEPS,
         build_demo_model,

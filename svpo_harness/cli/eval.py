@@ -24,7 +24,13 @@ import click
 )
 @click.argument("lm_eval_args", nargs=-1, type=click.UNPROCESSED)
 def eval_command(lm_eval_args: tuple[str, ...]) -> None:
-    """Run lm-eval's CLI (all arguments passed through) with svpo registered."""
+    """Run lm-eval's CLI (all arguments passed through) with svpo registered.
+
+    `svpo eval --help` is lm-eval's own help.
+
+    \b
+    Example: svpo eval --model svpo --model_args pretrained=runs/svpo --tasks svpo_arith
+    """
     from svpo_harness.lm_eval_plugin import register_all
 
     register_all()

@@ -117,6 +117,9 @@ def grade(
     Strict counts only marked answers (\\boxed{}, ####, "The answer is", "Final Answer:");
     flexible falls back to the last math span or number. n_missing_answer counts outputs
     without a marked answer.
+
+    \b
+    Example: svpo grade samples_svpo_gsm8k.jsonl --pred-field resps.0.0 --gold-field doc.answer
     """
     from tqdm import tqdm
 

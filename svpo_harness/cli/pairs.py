@@ -93,7 +93,11 @@ def pairs(
     trees: tuple[Path, ...], out: Path, rule: str, min_q_gap: float, min_visits: int,
     skip_bad: bool, overwrite: bool,
 ) -> None:  # fmt: skip
-    """Extract preference pairs from TREES (trees.jsonl files) without searching again."""
+    """Extract preference pairs from TREES (trees.jsonl files) without searching again.
+
+    \b
+    Example: svpo pairs runs/ann/trees.jsonl -o runs/pairs-all.jsonl --rule all_pairs
+    """
     from tqdm import tqdm
 
     if out.exists() and not overwrite:

@@ -66,6 +66,9 @@ def report(
 
     RESULTS: lm-eval results_*.json files or folders (searched recursively); the
     --log_samples files beside them are read too. Write LABEL=PATH to name a row.
+
+    \b
+    Example: svpo report base=runs/eval/base svpo=runs/eval/svpo --out report.md
     """
     from svpo_harness.pipelines.report import ReportConfig, ReportError, run_report
 

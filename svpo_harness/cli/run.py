@@ -1,4 +1,4 @@
-"""`svpo run RECIPE` and `svpo quickstart`: the method end to end (pipelines/recipe_run.py)."""
+"""`svpo run RECIPE` and `svpo quickstart`: the method end to end (pipelines/recipes/)."""
 
 from __future__ import annotations
 
@@ -33,13 +33,22 @@ def run(recipe: str, out: str | None, overrides: tuple[str, ...]) -> None:
     arith-tool-quick, gsm8k-math-7b).
 
     Stages are cached by a hash of their inputs and settings: the same command again skips
-    what is done and continues what was interrupted."""
+    what is done and continues what was interrupted.
+
+    \b
+    Example: svpo run arith-quick --out runs/arith-quick --set train.common.max_steps=20
+    """
     summary = _run(recipe, out, overrides)
     click.echo(json.dumps({"out": summary["out"], "evaluations": len(summary["evaluations"])}))
 
 
 @click.command("quickstart")
-@click.option("--out", default="runs/quickstart", show_default=True)
+@click.option(
+    "--out",
+    default="runs/quickstart",
+    show_default=True,
+    help="Output folder; the same command again continues the run there.",
+)
 @click.option(
     "--full",
     is_flag=True,
@@ -52,6 +61,10 @@ def quickstart(out: str, full: bool, overrides: tuple[str, ...]) -> None:
     offline on a CPU.
 
     The same trees for every method, each selected on held-out dev problems (method.md 7.2),
-    each evaluated with greedy, SBS(3,5) and maj@k at SBS's token budget, then a report."""
+    each evaluated with greedy, SBS(3,5) and maj@k at SBS's token budget, then a report.
+
+    \b
+    Example: svpo quickstart --out runs/quickstart
+    """
     summary = _run("arith-full" if full else "arith-quick", out, overrides)
     click.echo((Path(summary["out"]) / "summary.md").read_text(encoding="utf-8"))

@@ -1,4 +1,4 @@
-"""`svpo train`: flags map one to one onto TrainConfig fields (pipelines/train_config.py)."""
+"""`svpo train`: flags map one to one onto TrainConfig fields (pipelines/train/train_config.py)."""
 
 from __future__ import annotations
 
@@ -51,22 +51,59 @@ def _load_yaml(path: str | None) -> dict:
     default=None,
     help="Train all weights, or a LoRA adapter (default); neither for --objective value.",
 )
-@click.option("--lora-r", type=int)
-@click.option("--lora-alpha", type=int)
-@click.option("--lr", type=float)
+@click.option("--lora-r", type=int, help="LoRA rank (default 16).")
+@click.option("--lora-alpha", type=int, help="LoRA alpha (default: 2 x --lora-r).")
+@click.option("--lr", type=float, help="Peak AdamW learning rate (default 2e-4).")
 @click.option("--value-head-dropout", type=float, help="Dropout before the value head's linear.")
 @click.option("--value-head-lr", type=float, help="The value head's learning rate (default: --lr).")
-@click.option("--epochs", type=int)
-@click.option("--max-steps", type=int)
-@click.option("--batch-size", type=int)
-@click.option("--grad-accum", type=int)
-@click.option("--max-length", type=int)
-@click.option("--warmup-steps", type=int)
-@click.option("--seed", type=int)
-@click.option("--beta", type=float)
-@click.option("--lambda-rank", type=float)
-@click.option("--lambda-mse", type=float)
-@click.option("--rank-loss", type=click.Choice(["hinge", "logistic"]))
+@click.option("--epochs", type=int, help="Passes over the data (default 1); --max-steps overrides.")
+@click.option(
+    "--max-steps", type=int, help="Optimizer steps in all; overrides --epochs (default: unset)."
+)
+@click.option(
+    "--batch-size",
+    type=int,
+    help="Examples per micro-batch per process (default 8; a pair is one example). One "
+    "optimizer step takes batch size x --grad-accum x processes examples.",
+)
+@click.option("--grad-accum", type=int, help="Micro-batches per optimizer step (default 1).")
+@click.option(
+    "--max-length",
+    type=int,
+    help="Tokens per row (default 512). sft cuts a longer row's end; the other objectives cut "
+    "the prefix from the left and drop a step that cannot fit.",
+)
+@click.option(
+    "--warmup-steps",
+    type=int,
+    help="Optimizer steps of linear learning-rate warm-up (default 0); the rate is also scaled "
+    "by sqrt(1 - step / total steps).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    help="Seed of the new adapter's and head's weights, the data order and the dev search "
+    "(default 0).",
+)
+@click.option(
+    "--beta", type=float, help="DPO beta: scale of the log-ratio margin (default 0.1; dpo, svpo)."
+)
+@click.option(
+    "--lambda-rank",
+    type=float,
+    help="Weight of the value ranking loss (default 1.0; svpo, value).",
+)
+@click.option(
+    "--lambda-mse",
+    type=float,
+    help="Weight of the value regression (V - Q)^2 (default 0.1; svpo, alphamath, value).",
+)
+@click.option(
+    "--rank-loss",
+    type=click.Choice(["hinge", "logistic"]),
+    help="Value ranking loss on each pair (margin 0.1, YAML rank_margin): hinge (default) or "
+    "logistic.",
+)
 @click.option(
     "--pack/--no-pack",
     default=None,
@@ -91,10 +128,27 @@ def _load_yaml(path: str | None) -> dict:
     type=click.Choice(["auto", "greedy", "sbs"]),
     help="Dev metric; auto: SBS(3,5) when the run trains a value head, else greedy.",
 )
-@click.option("--device")
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]))
-@click.option("--save-every", type=int)
-@click.option("--arith-n", type=int)
+@click.option(
+    "--device",
+    help="auto (default): CUDA when present, else CPU; or a torch device (cpu, cuda:1). With "
+    "several processes (accelerate launch), each process's own device.",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "bfloat16"]),
+    help="dtype the policy is loaded and trained in (default float32).",
+)
+@click.option(
+    "--save-every",
+    type=int,
+    help="Optimizer steps between resumable checkpoints in OUT.run/ (default 200; 0: only "
+    "the end).",
+)
+@click.option(
+    "--arith-n",
+    type=int,
+    help="--data arith: problems taken from the arithmetic train split (default 20000).",
+)
 @click.option(
     "--resume", is_flag=True, default=None, help="Continue from the newest OUT.run/step_N."
 )
@@ -111,7 +165,11 @@ def train(config_file: str | None, **flags: object) -> None:
 
     With --select-on, the run is evaluated on held-out problems at step 0 and every
     --eval-every steps and the best step is the checkpoint written (svpo.json records the
-    curve). Re-running the same command continues after a kill."""
+    curve). Re-running the same command continues after a kill.
+
+    \b
+    Example: svpo train --objective svpo --model runs/sft --data runs/ann --out runs/svpo
+    """
     from svpo_harness.pipelines.train import TrainConfig
 
     settings = _load_yaml(config_file)

@@ -1,4 +1,4 @@
-"""`svpo value-eval`: flags map one to one onto pipelines.value_eval.ValueEvalConfig.
+"""`svpo value-eval`: flags map one to one onto pipelines.evaluate.ValueEvalConfig.
 
 svpo value-eval --model CKPT --data ANNOTATION_DIR|PAIRS.jsonl --out DIR [--reference REF]
 """
@@ -32,11 +32,26 @@ import click
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Records per forward.")
 @click.option("--max-length", type=int, default=1024, show_default=True, help="Ids per row.")
 @click.option("--bins", type=int, default=10, show_default=True, help="Calibration bins.")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--dtype", type=click.Choice(["float32", "bfloat16"]), default="float32")
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="auto: CUDA when present, else CPU; or a torch device (cpu, cuda:1).",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "bfloat16"]),
+    default="float32",
+    show_default=True,
+    help="dtype the policy scores in.",
+)
 @click.option("--no-plots", "no_plots", is_flag=True, help="Only metrics.json.")
 def value_eval(no_plots: bool, **flags: object) -> None:
-    """Value ranking accuracy, AUC against final correctness, calibration and Q-vs-V plots."""
+    """Value ranking accuracy, AUC against final correctness, calibration and Q-vs-V plots.
+
+    \b
+    Example: svpo value-eval --model runs/svpo --data runs/ann --out runs/value-eval
+    """
     from svpo_harness.engines.checkpoint import CheckpointError
     from svpo_harness.pipelines.evaluate import (
         ValueEvalConfig,

@@ -13,7 +13,11 @@ import click
 
 @click.group("value-head")
 def value_head() -> None:
-    """Create and manage the value head stored next to a policy."""
+    """Create and manage the value head stored next to a policy.
+
+    \b
+    Example: svpo value-head init --model HuggingFaceTB/SmolLM2-135M --out runs/base
+    """
 
 
 @value_head.command("init")
@@ -50,7 +54,11 @@ def init(
     dropout: float,
     force: bool,
 ) -> None:
-    """Write OUT = BASE's policy (full weights) + a fresh value head + svpo.json."""
+    """Write OUT = BASE's policy (full weights) + a fresh value head + svpo.json.
+
+    \b
+    Example: svpo value-head init --model HuggingFaceTB/SmolLM2-135M --out runs/base
+    """
     from svpo_harness.engines.checkpoint import CheckpointError, init_value_head_checkpoint
 
     try:

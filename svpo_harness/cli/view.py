@@ -30,6 +30,9 @@ def view(paths: tuple[str, ...], out: str, samples: tuple[str, ...]) -> None:
     PATH: an `svpo annotate` folder, a trees.jsonl (its pairs.jsonl beside it is read too), or
     `lm_eval --model svpo` search_log files (a log.jsonl of several ranks is read as its
     log.rank<N>.jsonl files). Open OUT#q=<question_id> for one tree fully expanded.
+
+    \b
+    Example: svpo view runs/ann --out trees.html
     """
     from pathlib import Path
 

@@ -146,7 +146,7 @@ class DatasetSpec:
 
 # Hub ids checked against the hub's dataset pages (2026-11). Where the public copy differs from
 # the evaluation-harness subset (svamp, asdiv, mawps, tabmwp) the local folder is the reference;
-# README.md ("Data") lists the differences.
+# docs/tasks_and_data.md lists the differences.
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (

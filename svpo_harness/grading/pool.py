@@ -6,7 +6,7 @@ limit has its worker killed (method.md section 7). The pool is module-level, cre
 and reused across calls; killed or crashed workers are replaced and the batch goes on.
 
 Workers are fresh interpreters (``python -m svpo_harness.grading.worker``, started and
-replaced by ``core.worker_pool``, which the sandbox's pool shares). Each worker imports sympy
+replaced by ``runtime.worker_pool``, which the sandbox's pool shares). Each worker imports sympy
 once, then grades chunks of pairs, answering one byte per pair so the parent always knows which
 pair a killed worker was on.
 """

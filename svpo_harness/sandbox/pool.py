@@ -1,6 +1,6 @@
 """``run_python`` / ``run_many``: a warm pool of sandbox workers (``worker.py``).
 
-House style of ``grading/pool.py``, with which it shares ``core.worker_pool``: workers are
+House style of ``grading/pool.py``, with which it shares ``runtime.worker_pool``: workers are
 fresh interpreters started with ``subprocess`` (nothing of the caller's threads or
 ``__main__``), the pool is module-level,
 created lazily, thread-safe, and a worker that misbehaves is killed and replaced while the

@@ -1,4 +1,4 @@
-"""`svpo annotate --ray` (pipelines.annotate_ray) on local Ray clusters the tests start
+"""`svpo annotate --ray` (pipelines.annotate.annotate_ray) on local Ray clusters the tests start
 themselves (2 CPUs, small object store, shut down at the end), with the shipped demo model.
 
 The slow tests compare against a single-process run of the same questions and seed: the same

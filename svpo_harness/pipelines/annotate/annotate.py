@@ -1,6 +1,6 @@
 """`svpo annotate`: MCTS step-level annotation of questions with gold answers (method.md 3-4).
 
-One run = one output folder (``pipelines.run_dir``): ``manifest.json`` (the settings that
+One run = one output folder (``pipelines.runs.run_dir``): ``manifest.json`` (the settings that
 define the results), ``trees.jsonl`` (one search tree per (question, tree index)),
 ``pairs.jsonl`` (typed ``pair`` / ``step_q`` / ``path`` records), ``warnings.jsonl`` (skipped or
 suspicious input, file:line) and ``stats.json``.

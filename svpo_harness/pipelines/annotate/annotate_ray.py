@@ -1,6 +1,6 @@
 """`svpo annotate --ray ADDRESS|local`: one run's trees grown by Ray actors (docs/ray.md).
 
-The driver (the process running ``pipelines.annotate_run``) reads the questions, owns the run
+The driver (the process running ``annotate_run``) reads the questions, owns the run
 folder and writes every tree with the single-process writer, so the append/fsync/resume rules
 are the same. Each worker is a Ray actor that loads the policy once (``annotate_run``'s loader,
 on its GPU or the CPU) and grows whole trees with ``pipelines.annotate.annotate_trees``: a tree's

@@ -225,7 +225,7 @@ def _stats(
 
 
 def merge_shards(dirs: list[str], out: str, *, overwrite: bool = False) -> str:
-    """`svpo annotate merge`: join shard folders (pipelines.run_shards.merge_runs)."""
+    """`svpo annotate merge`: join shard folders (pipelines.runs.run_shards.merge_runs)."""
     from svpo_harness.pipelines.runs import merge_runs
 
     try:
