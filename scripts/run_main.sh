@@ -3,8 +3,8 @@
 # 1. a fresh venv with svpo-harness installed from this checkout, every package from the lock
 #    (constraints.txt);
 # 2. `svpo quickstart` (the arith-quick recipe): the shipped demo model is annotated with MCTS
-#    on arith:train; rft, dpo, alphamath and svpo train from the same trees with the same step
-#    budget, each keeping its best step on held-out arith:dev problems (method.md 7.2); every
+#    on arith_hard:train; rft, dpo, alphamath and svpo train from the same trees with the same step
+#    budget, each keeping its best step on held-out arith_hard:dev problems (method.md 7.2); every
 #    checkpoint is evaluated through lm-eval with greedy, SBS(3,5) and maj@k at SBS's token
 #    budget; a report (report.md, report.html, PNGs, search-tree pages) at the end;
 # 3. a cross-check with stock lm-eval's own `hf` model: greedy on the demo model.
